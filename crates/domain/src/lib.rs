@@ -1,0 +1,23 @@
+//! The pure core of users-service: the user model, every business rule, the use cases,
+//! and the ports through which they reach the outside world.
+//!
+//! # Layout
+//! - [`model`]: valid-by-construction values (`Login`, `Email`, `PlainPassword`, …),
+//!   the nine [`model::Role`]s with the permission matrix, the [`model::User`] entity and
+//!   the [`model::Actor`] who acts (rules 2, 5, 7, 8, 12).
+//! - [`policy`]: the password policy (rule 3) and the lockout policy (rule 9).
+//! - [`ports`]: the traits adapters implement (`UserRepository`, `PasswordHasher`, `Clock`,
+//!   `IdGenerator`, `SecretGenerator`); mockall mocks behind the `mocks` feature.
+//! - [`service`]: [`service::UserService`], one method per use case of both HTTP dialects.
+//! - [`error`]: [`error::DomainError`] and its stable codes.
+//!
+//! This crate depends on no web framework, database driver, hashing library or async
+//! runtime: adapters point at it, never the reverse.
+
+pub mod error;
+pub mod model;
+pub mod policy;
+pub mod ports;
+pub mod service;
+
+pub use error::DomainError;

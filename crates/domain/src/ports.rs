@@ -1,0 +1,247 @@
+//! Ports: what the domain needs from the outside world. Adapters implement them; the
+//! sentences under `# Errors` are the contract the shared repository suite checks.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::error::UniqueField;
+use crate::model::{Email, Login, PasswordHash, PlainPassword, Role, User, UserId};
+
+/// Failure reported by a `UserRepository`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RepoError {
+    /// A unique field (ignoring case) is already used by another user.
+    #[error("{} already in use", .0.name())]
+    Conflict(UniqueField),
+    /// No user has that id.
+    #[error("user not found")]
+    NotFound,
+    /// The stored version differs from the expected one.
+    #[error("stale version")]
+    VersionMismatch,
+    /// The store cannot be reached or timed out.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (corrupt record, unexpected driver error).
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+/// Free-text search: matches, ignoring case, a prefix of the login, of the e-mail, or of
+/// any word of the full name. Plain text, never a pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchText(String);
+
+impl SearchText {
+    /// Longest accepted search text, in characters.
+    pub const MAX_LEN: usize = 100;
+
+    /// Normalises a search (trimmed, case-folded); `None` when empty or too long.
+    pub fn new(raw: &str) -> Option<Self> {
+        let q = raw.trim();
+        (!q.is_empty() && q.chars().count() <= Self::MAX_LEN).then(|| Self(q.to_lowercase()))
+    }
+
+    /// The case-folded text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The words of a full name as the search sees them (case-folded, split on whitespace).
+    pub fn name_words(full_name: &str) -> impl Iterator<Item = String> + '_ {
+        full_name.split_whitespace().map(str::to_lowercase)
+    }
+
+    /// Whether `user` matches; the reference semantics every store must reproduce.
+    pub fn matches(&self, user: &User) -> bool {
+        let q = self.as_str();
+        user.login.key().starts_with(q)
+            || user.email.as_ref().is_some_and(|e| e.key().starts_with(q))
+            || Self::name_words(user.full_name.as_str()).any(|w| w.starts_with(q))
+    }
+}
+
+/// Filters of the user list; they combine with AND.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// Free-text search.
+    pub q: Option<SearchText>,
+    /// Exact role.
+    pub role: Option<Role>,
+    /// Administrative status.
+    pub active: Option<bool>,
+    /// Security block.
+    pub blocked: Option<bool>,
+}
+
+impl UserFilter {
+    /// Whether `user` passes every filter; the reference semantics every store must reproduce.
+    pub fn matches(&self, user: &User) -> bool {
+        self.q.as_ref().is_none_or(|q| q.matches(user))
+            && self.role.is_none_or(|r| user.role == r)
+            && self.active.is_none_or(|a| user.active == a)
+            && self.blocked.is_none_or(|b| user.blocked == b)
+    }
+}
+
+/// A window of a list: skip `offset` items, return at most `limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Items to skip.
+    pub offset: u64,
+    /// Largest page size (callers bound it).
+    pub limit: u32,
+}
+
+/// One page of users and the total number of matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The page, ordered by creation time then id.
+    pub items: Vec<T>,
+    /// Number of users matching the filter, all pages together.
+    pub total: u64,
+}
+
+/// Persistence of users.
+///
+/// Stores keep the login-bookkeeping fields (`failed_logins`, `locked_until`,
+/// `last_login_at`) under their own atomic methods: `update` never writes them, so an
+/// administrative update can never erase a concurrent failed-login increment.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Stores a new user.
+    ///
+    /// # Errors
+    /// MUST return `Conflict(Login)` when another user has the same login ignoring case, and
+    /// `Conflict(Email)` when another user has the same e-mail ignoring case, checked
+    /// atomically with the write (two concurrent inserts of one login: exactly one succeeds).
+    /// Any number of users may have no e-mail.
+    async fn insert(&self, user: &User) -> Result<(), RepoError>;
+
+    /// The user with that id, if any.
+    async fn get(&self, id: UserId) -> Result<Option<User>, RepoError>;
+
+    /// The user whose login equals `login` ignoring case, if any.
+    async fn find_by_login(&self, login: &Login) -> Result<Option<User>, RepoError>;
+
+    /// The user whose e-mail equals `email` ignoring case, if any.
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
+
+    /// Replaces the stored user `user.id` by `user` (whose `version` the caller already
+    /// incremented), leaving the login-bookkeeping fields as stored.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when no user has that id, `VersionMismatch` when the stored
+    /// version is not `expected_version`, and `Conflict(field)` when the new login or
+    /// e-mail belongs to another user ignoring case.
+    async fn update(&self, user: &User, expected_version: u64) -> Result<(), RepoError>;
+
+    /// Deletes a user.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when no user has that id.
+    async fn delete(&self, id: UserId) -> Result<(), RepoError>;
+
+    /// Users matching `filter`, ordered by `created_at` then id, windowed by `page`, with
+    /// the total number of matches.
+    async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, RepoError>;
+
+    /// Number of users with role ADMIN that are active and not blocked.
+    async fn count_active_admins(&self) -> Result<u64, RepoError>;
+
+    /// Atomically adds one to `failed_logins` and returns the new count.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when no user has that id. Concurrent calls MUST never lose an increment.
+    async fn record_failed_login(&self, id: UserId) -> Result<u32, RepoError>;
+
+    /// Sets `locked_until` and resets `failed_logins` to zero.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when no user has that id.
+    async fn lock(&self, id: UserId, until: OffsetDateTime) -> Result<(), RepoError>;
+
+    /// Clears `failed_logins` and `locked_until`, and sets `last_login_at` when given.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when no user has that id.
+    async fn clear_failures(
+        &self,
+        id: UserId,
+        last_login_at: Option<OffsetDateTime>,
+    ) -> Result<(), RepoError>;
+
+    /// Checks that the store answers (readiness).
+    async fn ping(&self) -> Result<(), RepoError>;
+}
+
+/// Failure of a password hasher (malformed stored hash, thread pool gone).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(pub String);
+
+/// Hashes and verifies passwords, off the async executor threads.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes with the configured algorithm and parameters.
+    async fn hash(&self, password: &PlainPassword) -> Result<PasswordHash, HashError>;
+
+    /// Whether `password` matches `hash`, whatever supported algorithm produced it; compares
+    /// in constant time. An unrecognised hash is `Ok(false)`, not an error.
+    async fn verify(
+        &self,
+        password: &PlainPassword,
+        hash: &PasswordHash,
+    ) -> Result<bool, HashError>;
+
+    /// Whether `hash` was made with another algorithm or weaker parameters than configured.
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool;
+
+    /// A valid hash of a random secret, verified against for unknown users so that they
+    /// cost the same time as known ones (rule 10).
+    fn dummy_hash(&self) -> PasswordHash;
+}
+
+/// The current time.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Clock: Send + Sync {
+    /// Now, in UTC.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// Source of new user ids.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait IdGenerator: Send + Sync {
+    /// A fresh, unique id.
+    fn new_id(&self) -> UserId;
+}
+
+/// Source of random secrets.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait SecretGenerator: Send + Sync {
+    /// A temporary password with at least 128 bits of entropy that satisfies the default
+    /// password policy (rule 13).
+    fn temporary_password(&self) -> PlainPassword;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// Random UUID v4 ids.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UuidV4Ids;
+
+impl IdGenerator for UuidV4Ids {
+    fn new_id(&self) -> UserId {
+        UserId::from_uuid(uuid::Uuid::new_v4())
+    }
+}

@@ -1,0 +1,91 @@
+//! Self-service on one's own account.
+
+use super::UserService;
+use crate::error::{DomainError, FieldError};
+use crate::model::{Actor, Email, FullName, PlainPassword, User};
+
+/// A change of one's own profile (v1 `PUT /users/me`).
+#[derive(Clone, Debug, Default)]
+pub struct ProfileUpdate {
+    /// New e-mail (needs `current_password`).
+    pub email: Option<Email>,
+    /// New full name.
+    pub full_name: Option<FullName>,
+    /// New password (needs `current_password`).
+    pub password: Option<PlainPassword>,
+    /// Confirms e-mail and password changes.
+    pub current_password: Option<PlainPassword>,
+}
+
+impl UserService {
+    /// The actor's own account, as stored now.
+    pub async fn profile(&self, actor: &Actor) -> Result<User, DomainError> {
+        self.load(actor.id).await
+    }
+
+    /// Changes one's own e-mail, name or password. While the first-login restriction holds,
+    /// only the password may change (rule 5). A new password revokes older tokens (rule 7).
+    pub async fn update_profile(
+        &self,
+        actor: &Actor,
+        update: ProfileUpdate,
+    ) -> Result<User, DomainError> {
+        if update.email.is_some() || update.full_name.is_some() {
+            actor.require_full_access()?;
+        }
+        let user = self.load(actor.id).await?;
+        if update.email.is_some() || update.password.is_some() {
+            let Some(current) = &update.current_password else {
+                return Err(DomainError::Validation(vec![FieldError::new(
+                    "current_password",
+                    "CURRENT_PASSWORD_REQUIRED",
+                    "changing the e-mail or the password requires current_password",
+                )]));
+            };
+            self.confirm_password(&user, current).await?;
+        }
+        let new_hash = match &update.password {
+            Some(password) => {
+                let email = update.email.as_ref().or(user.email.as_ref());
+                self.check_new_password(
+                    password,
+                    Some(&user.login),
+                    email,
+                    Some(&user.password_hash),
+                )
+                .await?;
+                Some(self.hasher.hash(password).await?)
+            }
+            None => None,
+        };
+        self.modify(actor.id, |user| {
+            if let Some(email) = &update.email {
+                user.email = Some(email.clone());
+            }
+            if let Some(name) = &update.full_name {
+                user.full_name = name.clone();
+            }
+            if let Some(hash) = &new_hash {
+                user.set_password(hash.clone(), true);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes one's own account after confirming the password; the last active ADMIN
+    /// cannot (rule 8).
+    pub async fn delete_own_account(
+        &self,
+        actor: &Actor,
+        current: &PlainPassword,
+    ) -> Result<(), DomainError> {
+        actor.require_full_access()?;
+        let user = self.load(actor.id).await?;
+        self.confirm_password(&user, current).await?;
+        if user.is_active_admin() {
+            self.ensure_another_active_admin().await?;
+        }
+        Ok(self.repo.delete(actor.id).await?)
+    }
+}
