@@ -176,7 +176,8 @@ pub trait UserRepository: Send + Sync {
     async fn ping(&self) -> Result<(), RepoError>;
 }
 
-/// Failure of a password hasher (malformed stored hash, thread pool gone).
+/// Failure of a password hasher itself (thread pool gone, parameters refused); a malformed
+/// stored hash is not one: it simply does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("password hashing failed: {0}")]
 pub struct HashError(pub String);

@@ -197,7 +197,18 @@ impl Actor {
         }
     }
 
-    /// Rule 8: nobody blocks, deletes, deactivates or re-roles their own account through the admin routes.
+    /// Least privilege: only an ADMIN may change their own role or status through the admin
+    /// routes, so that no one else can promote themselves. (An ADMIN doing so still meets
+    /// the last-ADMIN protection.)
+    pub fn may_change_own_standing(&self, target: &User) -> Result<(), DomainError> {
+        if self.id == target.id && !self.role.is_admin() {
+            Err(DomainError::SelfActionForbidden)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Rule 8: nobody blocks or deletes their own account through the admin routes.
     pub fn refuse_self(&self, target: &User) -> Result<(), DomainError> {
         if self.id == target.id {
             Err(DomainError::SelfActionForbidden)

@@ -221,12 +221,12 @@ impl UserService {
             actor.may_manage(user)?;
             let role = requested_role(&update, user.role, default_role);
             if role != user.role {
-                actor.refuse_self(user)?;
+                actor.may_change_own_standing(user)?;
                 actor.may_assign_role(Some(user.role), role)?;
             }
             if let Some(active) = update.active {
                 if active != user.active {
-                    actor.refuse_self(user)?;
+                    actor.may_change_own_standing(user)?;
                 }
                 user.set_active(active);
             }

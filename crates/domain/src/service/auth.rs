@@ -44,10 +44,10 @@ impl UserService {
 
     /// Finds an account by login or e-mail, ignoring case.
     async fn find_by_identifier(&self, identifier: &str) -> Result<Option<User>, DomainError> {
-        if let Ok(login) = Login::parse(identifier) {
-            if let Some(user) = self.repo.find_by_login(&login).await? {
-                return Ok(Some(user));
-            }
+        if let Ok(login) = Login::parse(identifier)
+            && let Some(user) = self.repo.find_by_login(&login).await?
+        {
+            return Ok(Some(user));
         }
         match Email::parse(identifier) {
             Ok(email) => Ok(self.repo.find_by_email(&email).await?),

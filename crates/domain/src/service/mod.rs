@@ -150,10 +150,10 @@ impl UserService {
             .config
             .password_policy
             .check(password, PasswordContext { login, email });
-        if let Some(current) = current {
-            if self.hasher.verify(password, current).await? {
-                violations.push(PolicyViolation::SameAsCurrent);
-            }
+        if let Some(current) = current
+            && self.hasher.verify(password, current).await?
+        {
+            violations.push(PolicyViolation::SameAsCurrent);
         }
         if violations.is_empty() {
             Ok(())

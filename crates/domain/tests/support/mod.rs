@@ -1,0 +1,178 @@
+//! Fast, deterministic doubles for the use-case tests: the reference in-memory store, a
+//! transparent hasher, a clock the test moves, sequential ids.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use adapters_memory::InMemoryUserRepository;
+use async_trait::async_trait;
+use domain::model::{
+    Actor, Email, FullName, Login, PasswordHash, PlainPassword, Role, User, UserId,
+};
+use domain::ports::{
+    Clock, HashError, IdGenerator, PasswordHasher, SecretGenerator, UserRepository,
+};
+use domain::service::{NewUser, Ports, ServiceConfig, UserService};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A hasher whose "hash" is readable, with a counter of verifications. Hashes starting
+/// with `legacy$` count as outdated, like bcrypt ones.
+#[derive(Debug, Default)]
+pub struct FakeHasher {
+    pub verifies: AtomicU64,
+    pub hashes: AtomicU64,
+}
+
+#[async_trait]
+impl PasswordHasher for FakeHasher {
+    async fn hash(&self, password: &PlainPassword) -> Result<PasswordHash, HashError> {
+        self.hashes.fetch_add(1, Ordering::SeqCst);
+        Ok(PasswordHash::new(format!("fake${}", password.expose())))
+    }
+    async fn verify(
+        &self,
+        password: &PlainPassword,
+        hash: &PasswordHash,
+    ) -> Result<bool, HashError> {
+        self.verifies.fetch_add(1, Ordering::SeqCst);
+        let stored = hash.as_str();
+        let plain = stored
+            .strip_prefix("fake$")
+            .or_else(|| stored.strip_prefix("legacy$"));
+        Ok(plain == Some(password.expose()))
+    }
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        !hash.as_str().starts_with("fake$")
+    }
+    fn dummy_hash(&self) -> PasswordHash {
+        PasswordHash::new("fake$\u{0}dummy")
+    }
+}
+
+/// A clock that only moves when told.
+#[derive(Debug)]
+pub struct TestClock(Mutex<OffsetDateTime>);
+
+impl TestClock {
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct SeqIds(AtomicU64);
+
+impl IdGenerator for SeqIds {
+    fn new_id(&self) -> UserId {
+        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        UserId::from_uuid(Uuid::from_u128(n.into()))
+    }
+}
+
+pub const TEMPORARY: &str = "Tmp-Generated-Secret-42";
+
+#[derive(Debug, Default)]
+pub struct FixedSecrets;
+
+impl SecretGenerator for FixedSecrets {
+    fn temporary_password(&self) -> PlainPassword {
+        PlainPassword::new(TEMPORARY).unwrap()
+    }
+}
+
+pub const ADMIN_PW: &str = "Admin-Pass-2024!";
+pub const USER_PW: &str = "User-Pass-2024!";
+
+pub struct World {
+    pub service: UserService,
+    pub repo: Arc<InMemoryUserRepository>,
+    pub hasher: Arc<FakeHasher>,
+    pub clock: Arc<TestClock>,
+    /// An active ADMIN with its first password already changed.
+    pub admin: Actor,
+}
+
+pub fn pw(s: &str) -> PlainPassword {
+    PlainPassword::new(s).unwrap()
+}
+
+pub fn login(s: &str) -> Login {
+    Login::parse(s).unwrap()
+}
+
+pub fn email(s: &str) -> Email {
+    Email::parse(s).unwrap()
+}
+
+pub fn name(s: &str) -> FullName {
+    FullName::parse(s).unwrap()
+}
+
+impl World {
+    pub async fn new() -> Self {
+        Self::with_config(ServiceConfig::default()).await
+    }
+
+    pub async fn with_config(config: ServiceConfig) -> Self {
+        let repo = Arc::new(InMemoryUserRepository::new());
+        let hasher = Arc::new(FakeHasher::default());
+        let clock = Arc::new(TestClock(Mutex::new(
+            OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap(),
+        )));
+        let service = UserService::new(
+            Ports {
+                repo: repo.clone(),
+                hasher: hasher.clone(),
+                clock: clock.clone(),
+                ids: Arc::new(SeqIds::default()),
+                secrets: Arc::new(FixedSecrets),
+            },
+            config,
+        );
+        let admin = service
+            .create_admin(login("chief"), None, pw(ADMIN_PW))
+            .await
+            .unwrap();
+        let admin = service
+            .change_own_password(&admin.as_actor(), &pw(ADMIN_PW), &pw("Root-Changed-2024!"))
+            .await
+            .unwrap()
+            .as_actor();
+        Self {
+            service,
+            repo,
+            hasher,
+            clock,
+            admin,
+        }
+    }
+
+    /// Creates a user of `role` through the admin route, then lets its owner change the
+    /// first password so the actor has full access.
+    pub async fn user(&self, login_: &str, role: Role) -> Actor {
+        let mut new = NewUser::minimal(login(login_), pw(USER_PW), name("Test User"), role);
+        if role == Role::Contribuable {
+            new.taxpayer_id = Some(Uuid::from_u128(7));
+        }
+        let created = self.service.create_user(&self.admin, new).await.unwrap();
+        self.service
+            .change_own_password(&created.as_actor(), &pw(USER_PW), &pw("Own-Choice-2024!"))
+            .await
+            .unwrap()
+            .as_actor()
+    }
+
+    pub async fn stored(&self, id: UserId) -> User {
+        self.repo.get(id).await.unwrap().unwrap()
+    }
+}
