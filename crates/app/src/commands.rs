@@ -1,0 +1,298 @@
+//! What each subcommand does, and how its outcome becomes an exit code.
+
+use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::process::ExitCode;
+
+use domain::DomainError;
+use domain::model::{Email, Login, PlainPassword};
+use domain::ports::PasswordHasher;
+
+use crate::cli::{
+    ADMIN_PASSWORD_VAR, CheckConfigArgs, Cli, Command, ConfigFormat, CreateAdminArgs,
+};
+use crate::settings::{DatabaseKind, Settings, SettingsError, Sources};
+use crate::startup::{self, Application, EXIT_INVALID, EXIT_RUNTIME, StartupError};
+use crate::telemetry;
+
+/// A failed command: what to print on standard error and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// Invalid configuration, arguments or input (exit code 2).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_INVALID,
+            message: message.into(),
+        }
+    }
+
+    /// A runtime failure (exit code 1).
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_RUNTIME,
+            message: message.into(),
+        }
+    }
+
+    /// The exit code.
+    pub fn code(&self) -> u8 {
+        self.code
+    }
+
+    /// The message, possibly several lines.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<SettingsError> for Failure {
+    fn from(e: SettingsError) -> Self {
+        Self::invalid(e.to_string())
+    }
+}
+
+impl From<StartupError> for Failure {
+    fn from(e: StartupError) -> Self {
+        Self {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Runs the parsed command line to completion.
+pub async fn run(cli: Cli) -> ExitCode {
+    match execute(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            // One write, so that the lines of a multi-line message stay together.
+            let mut stderr = io::stderr().lock();
+            drop(writeln!(stderr, "{}", failure.message));
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> Result<(), Failure> {
+    let sources = Sources::from_process_env(cli.config_dir.clone())?;
+    let settings = Settings::load_from(&sources)?;
+    let command = cli.action();
+    // check-config reports on standard output and error itself; the others log.
+    if !matches!(command, Command::CheckConfig(_)) {
+        telemetry::init(&settings.log)?;
+    }
+    match command {
+        Command::Serve => serve(&settings).await,
+        Command::CreateAdmin(args) => create_admin(&settings, &args).await,
+        Command::HashPassword => hash_password(&settings).await,
+        Command::Migrate => migrate(&settings),
+        Command::CheckConfig(args) => check_config(&settings, &sources, &args),
+    }
+}
+
+/// Writes `text` and a newline on standard output; a closed pipe is not worth a panic.
+fn say(text: &str) {
+    let mut stdout = io::stdout().lock();
+    drop(writeln!(stdout, "{text}").and_then(|()| stdout.flush()));
+}
+
+/// Writes `text` and a newline on standard error.
+fn note(text: &str) {
+    drop(writeln!(io::stderr().lock(), "{text}"));
+}
+
+async fn serve(settings: &Settings) -> Result<(), Failure> {
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let app = Application::build(settings).await?;
+    // The line tests and scripts wait for; the address is the real one when port 0 was asked.
+    say(&format!(
+        "users-service listening on http://{}",
+        app.address()
+    ));
+    app.run_until_stopped()
+        .await
+        .map_err(|e| Failure::runtime(format!("the HTTP server failed: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn create_admin(settings: &Settings, args: &CreateAdminArgs) -> Result<(), Failure> {
+    let login = Login::parse(&args.login)
+        .map_err(|e| Failure::invalid(format!("--login: {}", e.message)))?;
+    let email = args
+        .email
+        .as_deref()
+        .map(Email::parse)
+        .transpose()
+        .map_err(|e| Failure::invalid(format!("--email: {}", e.message)))?;
+    if settings.database.kind == DatabaseKind::Memory {
+        note(
+            "note: database.kind is \"memory\": this administrator exists only inside this \
+             command and is gone when it exits. To give a memory-backed service its first \
+             administrator, start it with USERS__BOOTSTRAP__ADMIN_LOGIN and \
+             USERS__BOOTSTRAP__ADMIN_PASSWORD.",
+        );
+    }
+    let password = admin_password(&login)?;
+    let users = startup::build_user_service(settings).await?;
+    match users.create_admin(login.clone(), email, password).await {
+        Ok(user) => {
+            note(&format!(
+                "created administrator {} (id {}); the password must be changed at first login",
+                user.login, user.id
+            ));
+            say(&user.id.to_string());
+            Ok(())
+        }
+        Err(DomainError::WeakPassword(violations)) => {
+            let mut message = String::from("password refused by the password policy:");
+            for v in violations {
+                message.push_str(&format!("\n  - {} ({})", v.message(), v.code()));
+            }
+            Err(Failure::invalid(message))
+        }
+        Err(DomainError::Validation(fields)) => {
+            let reasons: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect();
+            Err(Failure::invalid(reasons.join("\n")))
+        }
+        // A taken login or e-mail, or the store failing.
+        Err(e) => Err(Failure::runtime(format!(
+            "cannot create administrator {login}: {e}"
+        ))),
+    }
+}
+
+/// The password of `create-admin`: `$USERS_ADMIN_PASSWORD`, else a hidden prompt (twice)
+/// when standard input is a terminal.
+fn admin_password(login: &Login) -> Result<PlainPassword, Failure> {
+    let from_env = match std::env::var(ADMIN_PASSWORD_VAR) {
+        Ok(value) if !value.is_empty() => Some(value),
+        Ok(_) | Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(Failure::invalid(format!(
+                "{ADMIN_PASSWORD_VAR} is not valid UTF-8"
+            )));
+        }
+    };
+    let raw = match from_env {
+        Some(value) => value,
+        None => {
+            if !io::stdin().is_terminal() {
+                return Err(Failure::invalid(format!(
+                    "no password given: set {ADMIN_PASSWORD_VAR}, or run create-admin in an \
+                     interactive terminal to be prompted for it"
+                )));
+            }
+            let first = rpassword::prompt_password(format!("Password for {login}: "))
+                .map_err(|e| Failure::runtime(format!("cannot read the password: {e}")))?;
+            let second = rpassword::prompt_password("Repeat the password: ")
+                .map_err(|e| Failure::runtime(format!("cannot read the password: {e}")))?;
+            if first != second {
+                return Err(Failure::invalid("the two passwords differ"));
+            }
+            first
+        }
+    };
+    PlainPassword::new(raw).map_err(|e| Failure::invalid(e.message))
+}
+
+async fn hash_password(settings: &Settings) -> Result<(), Failure> {
+    let raw = if io::stdin().is_terminal() {
+        rpassword::prompt_password("Password to hash: ")
+            .map_err(|e| Failure::runtime(format!("cannot read the password: {e}")))?
+    } else {
+        read_line_from_stdin()?
+    };
+    if raw.is_empty() {
+        return Err(Failure::invalid(
+            "empty password: write the password on standard input, e.g. \
+             printf '%s\\n' \"$PASSWORD\" | users-service hash-password",
+        ));
+    }
+    let password = PlainPassword::new(raw).map_err(|e| Failure::invalid(e.message))?;
+    let hasher = startup::build_hasher(settings)?;
+    let hash = hasher
+        .hash(&password)
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    say(hash.as_str());
+    Ok(())
+}
+
+/// The first line of standard input, without its line ending; bounded so that a stream
+/// without newlines cannot exhaust memory.
+fn read_line_from_stdin() -> Result<String, Failure> {
+    let limit = PlainPassword::MAX_BYTES + 2; // room for "\r\n"
+    let mut line = String::new();
+    io::stdin()
+        .lock()
+        .take(u64::try_from(limit).unwrap_or(u64::MAX))
+        .read_line(&mut line)
+        .map_err(|e| Failure::invalid(format!("cannot read standard input: {e}")))?;
+    let stripped = line.strip_suffix('\n').unwrap_or(&line);
+    let stripped = stripped.strip_suffix('\r').unwrap_or(stripped);
+    if stripped.len() > PlainPassword::MAX_BYTES {
+        return Err(Failure::invalid(format!(
+            "password is too long (more than {} bytes)",
+            PlainPassword::MAX_BYTES
+        )));
+    }
+    Ok(stripped.to_owned())
+}
+
+fn migrate(settings: &Settings) -> Result<(), Failure> {
+    match settings.database.kind {
+        DatabaseKind::Memory => {
+            say("nothing to do: the configured store (memory) has no migrations");
+            Ok(())
+        }
+        // Refused by `Settings::validate` until the storage work lands its adapters.
+        kind @ (DatabaseKind::Embedded | DatabaseKind::Mongo) => {
+            Err(StartupError::StoreNotAvailable(kind).into())
+        }
+    }
+}
+
+fn check_config(
+    settings: &Settings,
+    sources: &Sources,
+    args: &CheckConfigArgs,
+) -> Result<(), Failure> {
+    let rendered = match args.format {
+        ConfigFormat::Toml => {
+            let body = toml::to_string_pretty(settings)
+                .map_err(|e| Failure::runtime(format!("cannot render the configuration: {e}")))?;
+            let files: Vec<String> = sources
+                .existing_files()
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect();
+            let files = if files.is_empty() {
+                "none".to_owned()
+            } else {
+                files.join(", ")
+            };
+            format!(
+                "# Effective configuration of users-service; secrets are shown as \"***\".\n\
+                 # Files read: {files}; then USERS__<SECTION>__<KEY> environment variables.\n\
+                 # Unset optional keys are not shown.\n\n{body}"
+            )
+        }
+        ConfigFormat::Json => serde_json::to_string_pretty(settings)
+            .map_err(|e| Failure::runtime(format!("cannot render the configuration: {e}")))?,
+    };
+    say(rendered.trim_end());
+    for warning in settings.warnings() {
+        note(&format!("warning: {warning}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! The composition root (zero2prod's `startup.rs`): builds every adapter from the typed
+//! [`Settings`], wires them into the domain's `UserService`, runs the bootstrap of the
+//! first administrator, and binds the listener, so that [`Application::port`] is known
+//! before serving starts (tests bind port 0 and read the real port back).
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use adapters_http::AppState;
+use adapters_http::token::{TokenService, TokenSettings};
+use adapters_memory::InMemoryUserRepository;
+use adapters_password::{Hasher, OsSecretGenerator};
+use domain::DomainError;
+use domain::model::{Login, PlainPassword};
+use domain::ports::{HashError, SystemClock, UserRepository, UuidV4Ids};
+use domain::service::{Ports, UserService};
+use rand::RngCore;
+use rand::rngs::OsRng;
+
+use crate::settings::{
+    AuthSettings, BootstrapSettings, DatabaseKind, DatabaseSettings, MIN_JWT_SECRET_BYTES, Settings,
+};
+
+/// Exit code of a runtime failure (store down, port taken, I/O).
+pub const EXIT_RUNTIME: u8 = 1;
+/// Exit code of invalid configuration, arguments or input.
+pub const EXIT_INVALID: u8 = 2;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// `database.kind` names a store this build does not contain.
+    #[error("invalid configuration: database.kind: {0:?} is not yet available in this build")]
+    StoreNotAvailable(DatabaseKind),
+    /// The store could not be opened or reached.
+    #[error("cannot open the {kind} store: {reason}")]
+    Store {
+        /// Which store.
+        kind: DatabaseKind,
+        /// What failed.
+        reason: String,
+    },
+    /// The hasher refused its settings.
+    #[error("invalid configuration: password: {0}")]
+    Hasher(#[source] HashError),
+    /// The bootstrap administrator's login or password is refused (policy, format).
+    #[error("invalid configuration: {}", describe_refusal(.0))]
+    BootstrapRefused(#[source] DomainError),
+    /// The bootstrap could not run (store error).
+    #[error("cannot create the bootstrap administrator: {0}")]
+    Bootstrap(#[source] DomainError),
+    /// No randomness for the generated JWT secret.
+    #[error("cannot generate a JWT secret: {0}")]
+    Random(String),
+    /// The address cannot be bound (taken, not local, not permitted).
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// `host:port` as configured.
+        address: String,
+        /// The system's answer.
+        #[source]
+        source: io::Error,
+    },
+    /// The HTTP server could not start.
+    #[error("cannot start the HTTP server: {0}")]
+    Server(#[source] io::Error),
+}
+
+impl StartupError {
+    /// The process exit code this failure maps to: 2 when the configuration is at fault,
+    /// 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::StoreNotAvailable(_) | Self::Hasher(_) | Self::BootstrapRefused(_) => {
+                EXIT_INVALID
+            }
+            Self::Store { .. }
+            | Self::Bootstrap(_)
+            | Self::Random(_)
+            | Self::Bind { .. }
+            | Self::Server(_) => EXIT_RUNTIME,
+        }
+    }
+}
+
+/// One line naming the bootstrap setting at fault and every reason.
+fn describe_refusal(error: &DomainError) -> String {
+    match error {
+        DomainError::WeakPassword(violations) => {
+            let reasons: Vec<&str> = violations.iter().map(|v| v.message()).collect();
+            format!(
+                "bootstrap.admin_password: refused by the password policy: {}",
+                reasons.join("; ")
+            )
+        }
+        DomainError::Validation(fields) => {
+            let reasons: Vec<&str> = fields.iter().map(|f| f.message).collect();
+            format!("bootstrap.admin_login: {}", reasons.join("; "))
+        }
+        other => format!("bootstrap: {other}"),
+    }
+}
+
+/// Opens the configured store. The storage work adds the embedded and MongoDB arms.
+///
+/// # Errors
+/// `StoreNotAvailable` for a kind this build lacks; `Store` when it cannot be opened.
+pub async fn build_store(
+    database: &DatabaseSettings,
+) -> Result<Arc<dyn UserRepository>, StartupError> {
+    match database.kind {
+        DatabaseKind::Memory => Ok(Arc::new(InMemoryUserRepository::new())),
+        kind @ (DatabaseKind::Embedded | DatabaseKind::Mongo) => {
+            Err(StartupError::StoreNotAvailable(kind))
+        }
+    }
+}
+
+/// The password hasher, validated.
+///
+/// # Errors
+/// `Hasher` when the argon2 or bcrypt settings are refused.
+pub fn build_hasher(settings: &Settings) -> Result<Hasher, StartupError> {
+    Hasher::new(settings.hasher_config()).map_err(StartupError::Hasher)
+}
+
+/// The use cases over the configured store and hasher.
+///
+/// # Errors
+/// See [`build_store`] and [`build_hasher`].
+pub async fn build_user_service(settings: &Settings) -> Result<UserService, StartupError> {
+    let repo = build_store(&settings.database).await?;
+    let hasher = build_hasher(settings)?;
+    let ports = Ports {
+        repo,
+        hasher: Arc::new(hasher),
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(UuidV4Ids),
+        secrets: Arc::new(OsSecretGenerator),
+    };
+    Ok(UserService::new(ports, settings.service_config()))
+}
+
+/// The token service; without a configured secret, one is generated (the warning is in
+/// [`Settings::warnings`]).
+///
+/// # Errors
+/// `Random` when the operating system has no randomness to give.
+pub fn build_token_service(auth: &AuthSettings) -> Result<TokenService, StartupError> {
+    let secret = match &auth.jwt_secret {
+        Some(secret) => secret.expose().as_bytes().to_vec(),
+        None => {
+            let mut secret = vec![0u8; MIN_JWT_SECRET_BYTES];
+            OsRng
+                .try_fill_bytes(&mut secret)
+                .map_err(|e| StartupError::Random(e.to_string()))?;
+            secret
+        }
+    };
+    Ok(TokenService::hs256(TokenSettings {
+        secret,
+        issuer: auth.jwt_issuer.clone(),
+        audience: auth.jwt_audience.clone(),
+        ttl: auth.token_ttl(),
+    }))
+}
+
+/// SPEC §5: when `bootstrap.admin_login` and `admin_password` are set and the store has
+/// no active ADMIN, creates that ADMIN with a first-login password change. Logs what
+/// happened, never the password.
+///
+/// A login already taken by an account that is not an active ADMIN is logged and
+/// skipped rather than fatal: a restart loop would not fix it, and the service is
+/// otherwise usable.
+///
+/// # Errors
+/// `BootstrapRefused` when the login or password is refused; `Bootstrap` on store errors.
+pub async fn bootstrap_admin(
+    users: &UserService,
+    bootstrap: &BootstrapSettings,
+) -> Result<(), StartupError> {
+    let (Some(login), Some(password)) = (&bootstrap.admin_login, &bootstrap.admin_password) else {
+        tracing::debug!("bootstrap: no bootstrap administrator configured");
+        return Ok(());
+    };
+    let refused = |e: domain::error::FieldError| {
+        StartupError::BootstrapRefused(DomainError::Validation(vec![e]))
+    };
+    let login = Login::parse(login).map_err(refused)?;
+    let password = PlainPassword::new(password.expose()).map_err(refused)?;
+    match users.bootstrap_admin(login.clone(), password).await {
+        Ok(Some(user)) => {
+            tracing::info!(
+                user_id = %user.id,
+                login = %user.login,
+                "bootstrap: created the first administrator; its password must be changed at first login"
+            );
+            Ok(())
+        }
+        Ok(None) => {
+            tracing::info!("bootstrap: an active administrator already exists; nothing to do");
+            Ok(())
+        }
+        Err(DomainError::Conflict(field)) => {
+            tracing::warn!(
+                login = %login,
+                "bootstrap: the {} is already used by an account that is not an active administrator; no administrator created",
+                field.name()
+            );
+            Ok(())
+        }
+        Err(e @ (DomainError::WeakPassword(_) | DomainError::Validation(_))) => {
+            Err(StartupError::BootstrapRefused(e))
+        }
+        Err(e) => Err(StartupError::Bootstrap(e)),
+    }
+}
+
+/// The running service: a bound listener and the HTTP server on it.
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Builds everything from `settings`, runs the bootstrap, binds `server.host:port`
+    /// (port 0 picks a free port) and starts the HTTP server. Must run inside the actix
+    /// runtime (`#[actix_web::main]`, `#[actix_web::test]`).
+    ///
+    /// # Errors
+    /// See [`StartupError`].
+    pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        let users = build_user_service(settings).await?;
+        bootstrap_admin(&users, &settings.bootstrap).await?;
+        let tokens = build_token_service(&settings.auth)?;
+        let (host, port) = settings.bind_address();
+        let listener = TcpListener::bind((host, port)).map_err(|source| StartupError::Bind {
+            address: format_address(host, port),
+            source,
+        })?;
+        let address = listener.local_addr().map_err(StartupError::Server)?;
+        let state = AppState::new(users, tokens);
+        let server = adapters_http::run(listener, state, settings.server.workers)
+            .map_err(StartupError::Server)?;
+        tracing::info!(%address, "listening on {address}");
+        Ok(Self { address, server })
+    }
+
+    /// The bound port (the real one when 0 was configured).
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The bound address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until the server stops: SIGTERM stops it gracefully (in-flight requests
+    /// complete, within actix's 30-second shutdown timeout); SIGINT and SIGQUIT stop it at once.
+    ///
+    /// # Errors
+    /// An I/O error of the server.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.server.await
+    }
+}
+
+/// `host:port`, with brackets around IPv6 literals.
+fn format_address(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}

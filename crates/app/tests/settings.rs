@@ -1,0 +1,320 @@
+//! Layering and validation of the settings, through the library (no process needed: the
+//! environment is passed as a map).
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use app::settings::{DatabaseKind, LogFormat, Settings, SettingsError, Sources};
+use domain::model::Role;
+
+/// A fresh directory under the system's temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "users-service-settings-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        drop(std::fs::remove_dir_all(&path));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    fn write(&self, name: &str, contents: &str) -> &Self {
+        std::fs::write(self.0.join(name), contents).unwrap();
+        self
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        drop(std::fs::remove_dir_all(&self.0));
+    }
+}
+
+fn sources(dir: &Path, env_name: Option<&str>, vars: &[(&str, &str)]) -> Sources {
+    Sources {
+        dir: dir.to_path_buf(),
+        env_name: env_name.map(str::to_owned),
+        vars: Some(
+            vars.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<HashMap<_, _>>(),
+        ),
+    }
+}
+
+fn load(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+    let dir = TempDir::new();
+    Settings::load_from(&sources(dir.path(), None, vars))
+}
+
+fn error(vars: &[(&str, &str)]) -> SettingsError {
+    load(vars).expect_err("the configuration should be refused")
+}
+
+#[test]
+fn without_files_or_variables_the_documented_defaults_apply() {
+    let s = load(&[]).unwrap();
+    assert_eq!(s.server.host, "0.0.0.0");
+    assert_eq!(s.server.port, 3003);
+    assert!(s.server.workers >= 1);
+    assert_eq!(s.database.kind, DatabaseKind::Memory);
+    assert_eq!(s.database.path, PathBuf::from("./data/users.redb"));
+    assert_eq!(s.database.name, "users");
+    assert!(s.auth.jwt_secret.is_none());
+    assert_eq!(s.auth.jwt_issuer, "users-service");
+    assert_eq!(s.auth.jwt_audience, "users-service");
+    assert_eq!(s.auth.token_ttl_secs, 86_400);
+    assert_eq!(s.password.argon2_memory_kib, 19_456);
+    assert_eq!(s.password.argon2_iterations, 2);
+    assert_eq!(s.password.argon2_parallelism, 1);
+    assert_eq!(s.password.bcrypt_cost, 12);
+    assert_eq!((s.password.min_length, s.password.max_length), (8, 128));
+    assert_eq!(s.lockout.max_failures, 5);
+    assert_eq!(s.lockout.lock_minutes, 15);
+    assert_eq!(s.registration.default_role, Role::Contribuable);
+    assert!(s.bootstrap.admin_login.is_none());
+    assert_eq!(s.log.level, "info");
+    assert_eq!(s.log.format, LogFormat::Text);
+}
+
+#[test]
+fn environment_overrides_the_environment_file_which_overrides_default_toml() {
+    let dir = TempDir::new();
+    dir.write(
+        "default.toml",
+        "[server]\nhost = \"127.0.0.1\"\nport = 4000\n[lockout]\nmax_failures = 7\n",
+    )
+    .write("production.toml", "[server]\nport = 5000\n");
+
+    let only_default = Settings::load_from(&sources(dir.path(), None, &[])).unwrap();
+    assert_eq!(only_default.server.port, 4000);
+    assert_eq!(only_default.server.host, "127.0.0.1");
+
+    let with_env_file = Settings::load_from(&sources(dir.path(), Some("production"), &[])).unwrap();
+    assert_eq!(with_env_file.server.port, 5000);
+    assert_eq!(
+        with_env_file.server.host, "127.0.0.1",
+        "untouched keys keep lower layers"
+    );
+    assert_eq!(with_env_file.lockout.max_failures, 7);
+
+    let with_variables = Settings::load_from(&sources(
+        dir.path(),
+        Some("production"),
+        &[
+            ("USERS__SERVER__PORT", "6000"),
+            ("USERS__LOG__FORMAT", "json"),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(with_variables.server.port, 6000);
+    assert_eq!(with_variables.server.host, "127.0.0.1");
+    assert_eq!(with_variables.log.format, LogFormat::Json);
+}
+
+#[test]
+fn a_missing_environment_file_is_not_an_error() {
+    let dir = TempDir::new();
+    let s = Settings::load_from(&sources(dir.path(), Some("staging"), &[])).unwrap();
+    assert_eq!(s.server.port, 3003);
+}
+
+#[test]
+fn variables_outside_the_prefix_and_empty_variables_are_ignored() {
+    let s = load(&[
+        ("USERS_ENV", "whatever"),
+        ("USERS_ADMIN_PASSWORD", "x"),
+        ("PATH", "/bin"),
+        ("USERS__AUTH__JWT_SECRET", ""),
+    ])
+    .unwrap();
+    assert!(s.auth.jwt_secret.is_none());
+}
+
+#[test]
+fn secrets_that_look_like_numbers_keep_their_text() {
+    let s = load(&[("USERS__AUTH__JWT_SECRET", "000123")]).unwrap();
+    assert_eq!(s.auth.jwt_secret.unwrap().expose(), "000123");
+}
+
+#[test]
+fn an_invalid_port_names_server_port() {
+    let e = error(&[("USERS__SERVER__PORT", "abc")]);
+    assert_eq!(e.key(), Some("server.port"));
+    assert!(e.message().contains("invalid digit found in string"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("invalid configuration: server.port: invalid digit found in string"),
+        "{e}"
+    );
+
+    let too_big = error(&[("USERS__SERVER__PORT", "70000")]);
+    assert_eq!(too_big.key(), Some("server.port"));
+}
+
+#[test]
+fn an_invalid_port_in_a_file_names_the_key_and_the_file() {
+    let dir = TempDir::new();
+    dir.write("default.toml", "[server]\nport = \"x\"\n");
+    let e = Settings::load_from(&sources(dir.path(), None, &[])).unwrap_err();
+    assert_eq!(e.key(), Some("server.port"));
+    assert!(e.message().contains("default.toml"), "{e}");
+}
+
+#[test]
+fn an_unknown_database_kind_names_database_kind() {
+    let e = error(&[("USERS__DATABASE__KIND", "oracle")]);
+    assert_eq!(e.key(), Some("database.kind"));
+    assert!(
+        e.message().contains("memory"),
+        "the accepted values are listed: {e}"
+    );
+}
+
+#[test]
+fn stores_not_in_this_build_are_refused_clearly() {
+    for kind in ["embedded", "mongo"] {
+        let e = error(&[
+            ("USERS__DATABASE__KIND", kind),
+            ("USERS__DATABASE__URL", "mongodb://localhost:27017"),
+        ]);
+        assert_eq!(e.key(), Some("database.kind"));
+        assert!(
+            e.message().contains("not yet available in this build"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn unknown_keys_are_refused_so_that_typos_do_not_pass_silently() {
+    let e = error(&[("USERS__SERVER__PROT", "8080")]);
+    assert_eq!(e.key(), Some("server.prot"));
+    assert!(
+        e.message().contains("port"),
+        "the known keys are listed: {e}"
+    );
+
+    let one_underscore = error(&[("USERS__SERVER_PORT", "8080")]);
+    assert_eq!(one_underscore.key(), Some("server_port"));
+    assert!(
+        one_underscore.message().contains("two underscores"),
+        "{one_underscore}"
+    );
+}
+
+#[test]
+fn semantic_constraints_name_their_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("USERS__LOCKOUT__LOCK_MINUTES", "0", "lockout.lock_minutes"),
+        ("USERS__LOCKOUT__MAX_FAILURES", "0", "lockout.max_failures"),
+        ("USERS__SERVER__WORKERS", "0", "server.workers"),
+        ("USERS__AUTH__TOKEN_TTL_SECS", "0", "auth.token_ttl_secs"),
+        ("USERS__PASSWORD__BCRYPT_COST", "3", "password.bcrypt_cost"),
+        (
+            "USERS__PASSWORD__ARGON2_MEMORY_KIB",
+            "4",
+            "password.argon2_memory_kib",
+        ),
+        ("USERS__PASSWORD__MIN_LENGTH", "0", "password.min_length"),
+        ("USERS__PASSWORD__MAX_LENGTH", "4", "password.max_length"),
+        ("USERS__PASSWORD__ALGORITHM", "md5", "password.algorithm"),
+        (
+            "USERS__PASSWORD__REQUIRE_DIGIT",
+            "maybe",
+            "password.require_digit",
+        ),
+        (
+            "USERS__REGISTRATION__DEFAULT_ROLE",
+            "KING",
+            "registration.default_role",
+        ),
+        (
+            "USERS__REGISTRATION__DEFAULT_ROLE",
+            "ADMIN",
+            "registration.default_role",
+        ),
+        ("USERS__LOG__LEVEL", "info,=bogus=", "log.level"),
+        ("USERS__LOG__FORMAT", "xml", "log.format"),
+        ("USERS__SERVER__HOST", " ", "server.host"),
+    ];
+    for (var, value, key) in cases {
+        let e = error(&[(var, value)]);
+        assert_eq!(e.key(), Some(*key), "{var}={value:?} gave: {e}");
+    }
+}
+
+#[test]
+fn bootstrap_needs_both_login_and_password() {
+    let e = error(&[("USERS__BOOTSTRAP__ADMIN_LOGIN", "root")]);
+    assert_eq!(e.key(), Some("bootstrap.admin_password"));
+    let e = error(&[("USERS__BOOTSTRAP__ADMIN_PASSWORD", "Chief-0f-st4ff!")]);
+    assert_eq!(e.key(), Some("bootstrap.admin_login"));
+    let e = error(&[
+        ("USERS__BOOTSTRAP__ADMIN_LOGIN", "r"),
+        ("USERS__BOOTSTRAP__ADMIN_PASSWORD", "Chief-0f-st4ff!"),
+    ]);
+    assert_eq!(e.key(), Some("bootstrap.admin_login"));
+}
+
+#[test]
+fn a_missing_or_short_jwt_secret_is_a_warning_not_an_error() {
+    let none = load(&[]).unwrap();
+    assert!(
+        none.warnings()
+            .iter()
+            .any(|w| w.contains("auth.jwt_secret") && w.contains("not survive a restart"))
+    );
+    let short = load(&[("USERS__AUTH__JWT_SECRET", "short")]).unwrap();
+    assert!(
+        short
+            .warnings()
+            .iter()
+            .any(|w| w.contains("shorter than 32 bytes"))
+    );
+    let long = load(&[("USERS__AUTH__JWT_SECRET", &"k".repeat(32))]).unwrap();
+    assert!(!long.warnings().iter().any(|w| w.contains("jwt_secret")));
+}
+
+#[test]
+fn settings_become_the_domain_and_hasher_configuration() {
+    let s = load(&[
+        ("USERS__LOCKOUT__LOCK_MINUTES", "30"),
+        ("USERS__LOCKOUT__MAX_FAILURES", "3"),
+        ("USERS__PASSWORD__MIN_LENGTH", "12"),
+        ("USERS__PASSWORD__REQUIRE_SYMBOL", "false"),
+        ("USERS__REGISTRATION__DEFAULT_ROLE", "TAXATEUR"),
+        ("USERS__PASSWORD__ALGORITHM", "bcrypt"),
+        ("USERS__PASSWORD__BCRYPT_COST", "10"),
+    ])
+    .unwrap();
+    let service = s.service_config();
+    assert_eq!(service.lockout.lock_duration, Duration::from_secs(1800));
+    assert_eq!(service.lockout.max_failures, 3);
+    assert_eq!(service.password_policy.min_length, 12);
+    assert!(!service.password_policy.require_symbol);
+    assert_eq!(service.default_role, Role::Taxateur);
+    assert_eq!(
+        s.hasher_config().algorithm,
+        adapters_password::Algorithm::Bcrypt { cost: 10 }
+    );
+}
+
+#[test]
+fn an_environment_name_must_be_a_plain_name() {
+    let dir = TempDir::new();
+    let e = Settings::load_from(&sources(dir.path(), Some("../etc"), &[])).unwrap_err();
+    assert_eq!(e.key(), Some("USERS_ENV"));
+}
