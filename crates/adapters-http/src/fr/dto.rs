@@ -1,0 +1,571 @@
+//! fr request and response bodies (French field names, `{success, data}` envelope), and
+//! their conversion into domain commands. Every invalid field is reported at once.
+
+use domain::error::FieldError;
+use domain::model::{
+    Address, Email, FullName, Grade, Login, Phone, PlainPassword, Role, Sex, User,
+};
+use domain::ports::{Page, PageRequest, SearchText, UserFilter};
+use domain::service::{NewUser, UserUpdate};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::dialect::Fr;
+use crate::error::ApiError;
+use crate::token::IssuedToken;
+use crate::wire::{Fields, timestamp};
+
+type Result<T> = std::result::Result<T, ApiError<Fr>>;
+
+// ---------------------------------------------------------------------------------------
+// Responses
+// ---------------------------------------------------------------------------------------
+
+/// The success envelope: `{"success": true, "data": ...}`.
+#[derive(Debug, Serialize)]
+pub struct Success<T> {
+    success: bool,
+    data: T,
+}
+
+/// Wraps `data` in the success envelope.
+pub fn success<T: Serialize>(data: T) -> Success<T> {
+    Success {
+        success: true,
+        data,
+    }
+}
+
+/// A user as the fr dialect shows it (SPEC §3.2); never a password or a hash.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Utilisateur {
+    id: String,
+    login: String,
+    nom_complet: String,
+    email: Option<String>,
+    telephone: Option<String>,
+    role: &'static str,
+    grade: Option<String>,
+    sexe: Option<&'static str>,
+    adresse: Option<String>,
+    actif: bool,
+    bloque: bool,
+    premier_connexion: bool,
+    agent_id: Option<String>,
+    contribuable_id: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<&User> for Utilisateur {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            login: u.login.as_str().to_owned(),
+            nom_complet: u.full_name.as_str().to_owned(),
+            email: u.email.as_ref().map(|e| e.as_str().to_owned()),
+            telephone: u.phone.as_ref().map(|p| p.as_str().to_owned()),
+            role: u.role.code(),
+            grade: u.grade.as_ref().map(|g| g.as_str().to_owned()),
+            sexe: u.sex.map(Sex::code),
+            adresse: u.address.as_ref().map(|a| a.as_str().to_owned()),
+            actif: u.active,
+            bloque: u.blocked,
+            premier_connexion: u.must_change_password,
+            agent_id: u.agent_id.map(|id| id.to_string()),
+            contribuable_id: u.taxpayer_id.map(|id| id.to_string()),
+            created_at: timestamp(u.created_at),
+            updated_at: timestamp(u.updated_at),
+        }
+    }
+}
+
+/// `data` of the routes that answer with one user.
+#[derive(Debug, Serialize)]
+pub struct UtilisateurData {
+    utilisateur: Utilisateur,
+}
+
+impl From<&User> for UtilisateurData {
+    fn from(u: &User) -> Self {
+        Self {
+            utilisateur: Utilisateur::from(u),
+        }
+    }
+}
+
+/// `data` of `GET /utilisateurs`.
+#[derive(Debug, Serialize)]
+pub struct ListeData {
+    utilisateurs: Vec<Utilisateur>,
+    total: u64,
+    page: u64,
+    size: u32,
+}
+
+impl ListeData {
+    /// One page as asked for by `request`.
+    pub fn new(found: &Page<User>, request: &ListRequest) -> Self {
+        Self {
+            utilisateurs: found.items.iter().map(Utilisateur::from).collect(),
+            total: found.total,
+            page: request.page_number,
+            size: request.page.limit,
+        }
+    }
+}
+
+/// `data` of login and of the own-password change: a session token and its user.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionData {
+    token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    premier_connexion: bool,
+    utilisateur: Utilisateur,
+}
+
+impl std::fmt::Debug for SessionData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionData")
+            .field("token", &"***")
+            .field("expires_in", &self.expires_in)
+            .field("utilisateur", &self.utilisateur.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionData {
+    /// A freshly issued token for `user`.
+    pub fn new(issued: IssuedToken, user: &User) -> Self {
+        Self {
+            token: issued.token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            premier_connexion: user.must_change_password,
+            utilisateur: Utilisateur::from(user),
+        }
+    }
+}
+
+/// `data` of `POST /utilisateurs/{id}/reset-password`; the generated password appears
+/// here once and is never stored in clear.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetData {
+    utilisateur: Utilisateur,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "exposed")]
+    mot_de_passe_temporaire: Option<PlainPassword>,
+}
+
+impl ResetData {
+    /// The reset user, and the temporary password when the service generated one.
+    pub fn new(user: &User, temporary: Option<PlainPassword>) -> Self {
+        Self {
+            utilisateur: Utilisateur::from(user),
+            mot_de_passe_temporaire: temporary,
+        }
+    }
+}
+
+/// Writes the clear text of a password the client must see once; its `Debug` stays `***`.
+fn exposed<S: Serializer>(
+    password: &Option<PlainPassword>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match password {
+        Some(p) => serializer.serialize_str(p.expose()),
+        None => serializer.serialize_none(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------
+
+/// Distinguishes an absent field (`None`, thanks to `#[serde(default)]`) from an explicit
+/// `null` (`Some(None)`): in an update, absent leaves a field alone and `null` clears it.
+fn nullable<'de, D, T>(deserializer: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+fn uuid(raw: &str) -> std::result::Result<Uuid, FieldError> {
+    Uuid::parse_str(raw.trim())
+        .map_err(|_| FieldError::new("uuid", "UUID_INVALID", "must be a UUID"))
+}
+
+/// A password as received: deserialised like a string, but its `Debug` never shows it, so
+/// a request body can be logged safely.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+fn password(raw: Secret) -> std::result::Result<PlainPassword, FieldError> {
+    PlainPassword::new(raw.0)
+}
+
+/// An update field that may be cleared: absent → leave, `null` → clear, value → parse.
+fn clearable<T, U>(
+    f: &mut Fields,
+    value: Option<Option<T>>,
+    wire_name: &'static str,
+    parse: impl FnOnce(T) -> std::result::Result<U, FieldError>,
+) -> Option<Option<U>> {
+    match value? {
+        None => Some(None),
+        Some(raw) => f.take(parse(raw), wire_name).map(Some),
+    }
+}
+
+/// An update field that cannot be cleared: absent → leave, `null` → refused, value → parse.
+fn settable<T, U>(
+    f: &mut Fields,
+    value: Option<Option<T>>,
+    wire_name: &'static str,
+    parse: impl FnOnce(T) -> std::result::Result<U, FieldError>,
+) -> Option<U> {
+    match value? {
+        None => {
+            f.push(FieldError::new(
+                wire_name,
+                "NOT_NULLABLE",
+                "this field cannot be null",
+            ));
+            None
+        }
+        Some(raw) => f.take(parse(raw), wire_name),
+    }
+}
+
+/// Unwraps the values of a conversion once `Fields::finish` said every field was valid.
+fn complete<T>(value: Option<T>) -> Result<T> {
+    value.ok_or_else(|| ApiError::validation(Vec::new()))
+}
+
+/// `POST /auth/login`: a login or an e-mail address, and the password.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoginIn {
+    login: String,
+    mot_de_passe: Secret,
+}
+
+impl LoginIn {
+    /// The identifier as typed (the domain resolves login or e-mail) and the password.
+    pub fn try_into_domain(self) -> Result<(String, PlainPassword)> {
+        let mut f = Fields::default();
+        let secret = f.take(password(self.mot_de_passe), "motDePasse");
+        f.finish()?;
+        Ok((self.login, complete(secret)?))
+    }
+}
+
+/// Default and bounds of `GET /utilisateurs` paging.
+const DEFAULT_SIZE: u32 = 20;
+const MAX_SIZE: u32 = 100;
+
+/// `GET /utilisateurs` query: `page` counts from 1.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    page: Option<u64>,
+    size: Option<u32>,
+    q: Option<String>,
+    role: Option<String>,
+    actif: Option<bool>,
+    bloque: Option<bool>,
+}
+
+/// A validated list request.
+#[derive(Debug)]
+pub struct ListRequest {
+    /// Filters, combined with AND.
+    pub filter: UserFilter,
+    /// The window over the ordered list.
+    pub page: PageRequest,
+    /// The 1-based page number asked for, echoed in the answer.
+    pub page_number: u64,
+}
+
+impl ListQuery {
+    pub fn try_into_domain(self) -> Result<ListRequest> {
+        let mut f = Fields::default();
+        let page_number = self.page.unwrap_or(1);
+        let size = self.size.unwrap_or(DEFAULT_SIZE);
+        if !(1..=MAX_SIZE).contains(&size) {
+            f.push(FieldError::new(
+                "size",
+                "SIZE_OUT_OF_RANGE",
+                "size must be between 1 and 100",
+            ));
+        }
+        let offset = page_number
+            .checked_sub(1)
+            .and_then(|skipped| skipped.checked_mul(u64::from(size)));
+        if offset.is_none() {
+            f.push(FieldError::new(
+                "page",
+                "PAGE_OUT_OF_RANGE",
+                "page must be at least 1",
+            ));
+        }
+        let role = self.role.and_then(|r| f.take(Role::parse(&r), "role"));
+        let q = match self.q.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => {
+                let q = SearchText::new(raw);
+                if q.is_none() {
+                    f.push(FieldError::new(
+                        "q",
+                        "QUERY_TOO_LONG",
+                        "q must be at most 100 characters",
+                    ));
+                }
+                q
+            }
+        };
+        f.finish()?;
+        Ok(ListRequest {
+            filter: UserFilter {
+                q,
+                role,
+                active: self.actif,
+                blocked: self.bloque,
+            },
+            page: PageRequest {
+                offset: complete(offset)?,
+                limit: size,
+            },
+            page_number,
+        })
+    }
+}
+
+/// `POST /utilisateurs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateIn {
+    login: String,
+    mot_de_passe: Secret,
+    nom_complet: String,
+    email: Option<String>,
+    telephone: Option<String>,
+    role: String,
+    grade: Option<String>,
+    sexe: Option<String>,
+    adresse: Option<String>,
+    agent_id: Option<String>,
+    contribuable_id: Option<String>,
+}
+
+impl CreateIn {
+    pub fn try_into_domain(self) -> Result<NewUser> {
+        let mut f = Fields::default();
+        let login = f.take(Login::parse(&self.login), "login");
+        let password = f.take(password(self.mot_de_passe), "motDePasse");
+        let full_name = f.take(FullName::parse(&self.nom_complet), "nomComplet");
+        let role = f.take(Role::parse(&self.role), "role");
+        let email = self.email.and_then(|v| f.take(Email::parse(&v), "email"));
+        let phone = self
+            .telephone
+            .and_then(|v| f.take(Phone::parse(&v), "telephone"));
+        let grade = self.grade.and_then(|v| f.take(Grade::parse(&v), "grade"));
+        let sex = self.sexe.and_then(|v| f.take(Sex::parse(&v), "sexe"));
+        let address = self
+            .adresse
+            .and_then(|v| f.take(Address::parse(&v), "adresse"));
+        let agent_id = self.agent_id.and_then(|v| f.take(uuid(&v), "agentId"));
+        let taxpayer_id = self
+            .contribuable_id
+            .and_then(|v| f.take(uuid(&v), "contribuableId"));
+        f.finish()?;
+        Ok(NewUser {
+            login: complete(login)?,
+            password: complete(password)?,
+            full_name: complete(full_name)?,
+            role: complete(role)?,
+            email,
+            phone,
+            grade,
+            sex,
+            address,
+            agent_id,
+            taxpayer_id,
+        })
+    }
+}
+
+/// `PUT /utilisateurs/{id}`: any subset of the fields; `null` clears an optional field.
+/// The password is not accepted here (unknown field): it changes through reset-password.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateIn {
+    #[serde(default, deserialize_with = "nullable")]
+    nom_complet: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    telephone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    role: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    grade: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    sexe: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    adresse: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    actif: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "nullable")]
+    agent_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    contribuable_id: Option<Option<String>>,
+}
+
+impl UpdateIn {
+    pub fn try_into_domain(self) -> Result<UserUpdate> {
+        let mut f = Fields::default();
+        let update = UserUpdate {
+            full_name: settable(&mut f, self.nom_complet, "nomComplet", |v| {
+                FullName::parse(&v)
+            }),
+            email: clearable(&mut f, self.email, "email", |v| Email::parse(&v)),
+            phone: clearable(&mut f, self.telephone, "telephone", |v| Phone::parse(&v)),
+            role: settable(&mut f, self.role, "role", |v| Role::parse(&v)),
+            grade: clearable(&mut f, self.grade, "grade", |v| Grade::parse(&v)),
+            sex: clearable(&mut f, self.sexe, "sexe", |v| Sex::parse(&v)),
+            address: clearable(&mut f, self.adresse, "adresse", |v| Address::parse(&v)),
+            active: settable(&mut f, self.actif, "actif", Ok),
+            agent_id: clearable(&mut f, self.agent_id, "agentId", |v| uuid(&v)),
+            taxpayer_id: clearable(&mut f, self.contribuable_id, "contribuableId", |v| uuid(&v)),
+            is_admin: None,
+            password: None,
+        };
+        f.finish()?;
+        Ok(update)
+    }
+}
+
+/// Longest accepted `motif` of a block, in characters.
+const MAX_MOTIF_LEN: usize = 500;
+
+/// `POST /utilisateurs/{id}/bloquer` body (the body itself is optional: without it the
+/// block status toggles).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BloquerIn {
+    bloque: bool,
+    motif: Option<String>,
+}
+
+/// A validated block request.
+#[derive(Debug)]
+pub struct BlockRequest {
+    /// The status asked for.
+    pub blocked: bool,
+    /// Why, for the audit log; the domain does not store it.
+    pub motif: Option<String>,
+}
+
+impl BloquerIn {
+    pub fn try_into_domain(self) -> Result<BlockRequest> {
+        let mut f = Fields::default();
+        let motif = self
+            .motif
+            .map(|m| m.trim().to_owned())
+            .filter(|m| !m.is_empty());
+        if motif
+            .as_deref()
+            .is_some_and(|m| m.chars().count() > MAX_MOTIF_LEN || m.chars().any(char::is_control))
+        {
+            f.push(FieldError::new(
+                "motif",
+                "MOTIF_INVALID",
+                "motif must be at most 500 printable characters",
+            ));
+        }
+        f.finish()?;
+        Ok(BlockRequest {
+            blocked: self.bloque,
+            motif,
+        })
+    }
+}
+
+/// `POST /utilisateurs/{id}/reset-password` body (optional: without a password the service
+/// generates a temporary one).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResetIn {
+    nouveau_mot_de_passe: Option<Secret>,
+}
+
+impl ResetIn {
+    pub fn try_into_domain(self) -> Result<Option<PlainPassword>> {
+        let mut f = Fields::default();
+        let chosen = self
+            .nouveau_mot_de_passe
+            .and_then(|p| f.take(password(p), "nouveauMotDePasse"));
+        f.finish()?;
+        Ok(chosen)
+    }
+}
+
+/// `POST /utilisateurs/change-password`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChangePasswordIn {
+    ancien_mot_de_passe: Secret,
+    nouveau_mot_de_passe: Secret,
+}
+
+impl ChangePasswordIn {
+    /// The current password, then the new one.
+    pub fn try_into_domain(self) -> Result<(PlainPassword, PlainPassword)> {
+        let mut f = Fields::default();
+        let current = f.take(password(self.ancien_mot_de_passe), "ancienMotDePasse");
+        let new = f.take(password(self.nouveau_mot_de_passe), "nouveauMotDePasse");
+        f.finish()?;
+        Ok((complete(current)?, complete(new)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn passwords_never_show_in_debug() {
+        let body: LoginIn =
+            serde_json::from_str(r#"{"login": "agent1", "motDePasse": "Sup3r-Secret!"}"#).unwrap();
+        assert!(!format!("{body:?}").contains("Sup3r"));
+        let body: ChangePasswordIn = serde_json::from_str(
+            r#"{"ancienMotDePasse": "Old-Secret-1!", "nouveauMotDePasse": "New-Secret-2!"}"#,
+        )
+        .unwrap();
+        assert!(!format!("{body:?}").contains("Secret"));
+    }
+
+    #[test]
+    fn update_tells_absent_from_null() {
+        let body: UpdateIn = serde_json::from_str(r#"{"email": null, "grade": "Chef"}"#).unwrap();
+        let update = body.try_into_domain().unwrap();
+        assert_eq!(update.email, Some(None));
+        assert!(update.grade.is_some_and(|g| g.is_some()));
+        assert!(update.phone.is_none());
+        assert!(update.full_name.is_none());
+        assert!(update.password.is_none());
+    }
+}

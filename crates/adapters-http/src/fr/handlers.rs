@@ -1,0 +1,247 @@
+//! fr handlers: decode, call one use case, encode in the `{success, data}` envelope.
+//! No rule lives here.
+
+use actix_web::error::JsonPayloadError;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use domain::DomainError;
+use domain::model::{User, UserId};
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+use super::dto::{
+    BloquerIn, ChangePasswordIn, CreateIn, ListQuery, ListeData, LoginIn, ResetData, ResetIn,
+    SessionData, UpdateIn, UtilisateurData, success,
+};
+use crate::dialect::Fr;
+use crate::error::{ApiError, MAX_BODY_BYTES, json_error};
+use crate::extract::Authenticated;
+use crate::state::AppState;
+
+type Result<T> = std::result::Result<T, ApiError<Fr>>;
+type Auth = Authenticated<Fr>;
+
+fn internal(e: impl std::fmt::Display) -> ApiError<Fr> {
+    ApiError::from(DomainError::Internal(e.to_string()))
+}
+
+/// A malformed id names no user: 404, like an unknown one.
+fn user_id(raw: &str) -> Result<UserId> {
+    UserId::parse(raw).ok_or_else(|| ApiError::from(DomainError::NotFound))
+}
+
+/// The domain reports password-policy problems on `password` (`motDePasse` in fr); on the
+/// routes where the new password is `nouveauMotDePasse`, the details name that field.
+fn new_password_field(e: DomainError) -> ApiError<Fr> {
+    let mut e = ApiError::<Fr>::from(e);
+    for detail in &mut e.details {
+        if detail.field == "motDePasse" {
+            "nouveauMotDePasse".clone_into(&mut detail.field);
+        }
+    }
+    e
+}
+
+/// Responses that carry a token or a password must not be cached by anyone.
+fn no_store(mut response: HttpResponseBuilder) -> HttpResponseBuilder {
+    response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    response
+}
+
+/// A fresh session token for `user`, with the user.
+fn session_response(state: &AppState, user: &User) -> Result<HttpResponse> {
+    let issued = state
+        .tokens
+        .issue(user, OffsetDateTime::now_utc())
+        .map_err(internal)?;
+    Ok(no_store(HttpResponse::Ok()).json(success(SessionData::new(issued, user))))
+}
+
+/// Reads a body that may be absent: `None` when empty (whatever the `Content-Type`), else
+/// JSON classified like the JSON extractor does (413 over 64 KiB, 415 not declared as JSON,
+/// 400 unparseable, 422 wrong shape).
+async fn optional_json<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Option<T>> {
+    let bytes = match payload.to_bytes_limited(MAX_BODY_BYTES).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_BODY",
+                "the request body could not be read",
+            ));
+        }
+        Err(_) => {
+            return Err(json_error(&JsonPayloadError::Overflow {
+                limit: MAX_BODY_BYTES,
+            }));
+        }
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let is_json = req.mime_type().ok().flatten().is_some_and(|mime| {
+        mime.type_() == actix_web::mime::APPLICATION
+            && (mime.subtype() == actix_web::mime::JSON
+                || mime.suffix() == Some(actix_web::mime::JSON))
+    });
+    if !is_json {
+        return Err(json_error(&JsonPayloadError::ContentType));
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| json_error(&JsonPayloadError::Deserialize(e)))
+}
+
+/// `POST /auth/login`.
+pub async fn login(state: web::Data<AppState>, body: web::Json<LoginIn>) -> Result<HttpResponse> {
+    let (identifier, password) = body.into_inner().try_into_domain()?;
+    let user = state.users.login(&identifier, &password).await?;
+    session_response(&state, &user)
+}
+
+/// `GET /utilisateurs`.
+pub async fn list_users(
+    state: web::Data<AppState>,
+    auth: Auth,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse> {
+    let request = query.into_inner().try_into_domain()?;
+    let found = state
+        .users
+        .list_users(&auth.actor(), &request.filter, request.page)
+        .await?;
+    Ok(HttpResponse::Ok().json(success(ListeData::new(&found, &request))))
+}
+
+/// `GET /utilisateurs/{id}`.
+pub async fn get_user(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let user = state.users.get_user(&auth.actor(), user_id(&id)?).await?;
+    Ok(HttpResponse::Ok().json(success(UtilisateurData::from(&user))))
+}
+
+/// `POST /utilisateurs`.
+pub async fn create_user(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<CreateIn>,
+) -> Result<HttpResponse> {
+    let user = state
+        .users
+        .create_user(&auth.actor(), body.into_inner().try_into_domain()?)
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/utilisateurs/{}", user.id)))
+        .json(success(UtilisateurData::from(&user))))
+}
+
+/// `PUT /utilisateurs/{id}`.
+pub async fn update_user(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+    body: web::Json<UpdateIn>,
+) -> Result<HttpResponse> {
+    let id = user_id(&id)?;
+    let user = state
+        .users
+        .update_user(&auth.actor(), id, body.into_inner().try_into_domain()?)
+        .await?;
+    Ok(HttpResponse::Ok().json(success(UtilisateurData::from(&user))))
+}
+
+/// `POST /utilisateurs/{id}/bloquer`: `{bloque, motif?}`, or no body to toggle.
+pub async fn set_blocked(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let id = user_id(&id)?;
+    let request = optional_json::<BloquerIn>(&req, payload)
+        .await?
+        .map(BloquerIn::try_into_domain)
+        .transpose()?;
+    let actor = auth.actor();
+    let user = state
+        .users
+        .set_blocked(&actor, id, request.as_ref().map(|r| r.blocked))
+        .await?;
+    // The domain keeps no reason; the audit log does.
+    tracing::info!(
+        actor = %actor.id,
+        target = %user.id,
+        blocked = user.blocked,
+        motif = ?request.as_ref().and_then(|r| r.motif.as_deref()),
+        "block status set"
+    );
+    Ok(HttpResponse::Ok().json(success(UtilisateurData::from(&user))))
+}
+
+/// `POST /utilisateurs/{id}/reset-password`: `{nouveauMotDePasse}`, or no body to get a
+/// generated temporary password, shown once.
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let id = user_id(&id)?;
+    let chosen = match optional_json::<ResetIn>(&req, payload).await? {
+        Some(body) => body.try_into_domain()?,
+        None => None,
+    };
+    let (user, temporary) = state
+        .users
+        .reset_password(&auth.actor(), id, chosen)
+        .await
+        .map_err(new_password_field)?;
+    Ok(no_store(HttpResponse::Ok()).json(success(ResetData::new(&user, temporary))))
+}
+
+/// `POST /utilisateurs/change-password`: older tokens are revoked, so a fresh one is returned.
+pub async fn change_password(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<ChangePasswordIn>,
+) -> Result<HttpResponse> {
+    let (current, new) = body.into_inner().try_into_domain()?;
+    let user = state
+        .users
+        .change_own_password(&auth.actor(), &current, &new)
+        .await
+        .map_err(new_password_field)?;
+    session_response(&state, &user)
+}
+
+/// `GET /utilisateurs/me`: the account behind the token, as stored now.
+pub async fn me(auth: Auth) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(success(UtilisateurData::from(&auth.user))))
+}
+
+/// Any other path under `/api`.
+pub async fn route_not_found() -> Result<HttpResponse> {
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "ROUTE_INTROUVABLE",
+        "no such route",
+    ))
+}
+
+/// A known path with a method it does not serve.
+pub async fn method_not_allowed() -> Result<HttpResponse> {
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHODE_NON_AUTORISEE",
+        "method not allowed on this route",
+    ))
+}

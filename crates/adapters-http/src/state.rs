@@ -1,0 +1,29 @@
+//! What every handler shares.
+
+use domain::service::UserService;
+
+use crate::metrics::Metrics;
+use crate::token::TokenService;
+
+/// Shared application state, built once by the composition root with [`AppState::new`].
+#[derive(Debug)]
+pub struct AppState {
+    /// The use cases.
+    pub users: UserService,
+    /// Session tokens.
+    pub tokens: TokenService,
+    /// Prometheus metrics, in a registry of their own.
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    /// The state over the use cases and the token service; builds what the adapter owns
+    /// itself (metrics), so callers do not change when such fields are added.
+    pub fn new(users: UserService, tokens: TokenService) -> Self {
+        Self {
+            users,
+            tokens,
+            metrics: Metrics::new(),
+        }
+    }
+}

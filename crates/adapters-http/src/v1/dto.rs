@@ -1,0 +1,226 @@
+//! v1 request and response bodies, and their conversion into domain commands.
+
+use domain::model::{Email, FullName, PlainPassword, Role, User};
+use domain::ports::{PageRequest, SearchText, UserFilter};
+use domain::service::{ProfileUpdate, Registration, UserUpdate};
+use serde::{Deserialize, Serialize};
+
+use crate::dialect::V1;
+use crate::error::ApiError;
+use crate::wire::{Fields, timestamp};
+
+type Result<T> = std::result::Result<T, ApiError<V1>>;
+
+/// A user as v1 shows it; never a password or a hash.
+#[derive(Debug, Serialize)]
+pub struct UserOut {
+    id: String,
+    email: Option<String>,
+    username: String,
+    is_admin: bool,
+    is_active: bool,
+    role: &'static str,
+    is_blocked: bool,
+    must_change_password: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<&User> for UserOut {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            email: u.email.as_ref().map(|e| e.as_str().to_owned()),
+            username: u.full_name.as_str().to_owned(),
+            is_admin: u.role.is_admin(),
+            is_active: u.active,
+            role: u.role.code(),
+            is_blocked: u.blocked,
+            must_change_password: u.must_change_password,
+            created_at: timestamp(u.created_at),
+            updated_at: timestamp(u.updated_at),
+        }
+    }
+}
+
+/// `POST /auth/register`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterIn {
+    email: String,
+    username: String,
+    password: String,
+}
+
+impl RegisterIn {
+    pub fn try_into_domain(self) -> Result<Registration> {
+        let mut f = Fields::default();
+        let email = f.take(Email::parse(&self.email), "email");
+        let full_name = f.take(FullName::parse(&self.username), "username");
+        let password = f.take(PlainPassword::new(self.password), "password");
+        f.finish()?;
+        match (email, full_name, password) {
+            (Some(email), Some(full_name), Some(password)) => Ok(Registration {
+                login: None,
+                email,
+                full_name,
+                password,
+            }),
+            _ => Err(ApiError::validation(Vec::new())),
+        }
+    }
+}
+
+/// `POST /auth/login` as JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginJson {
+    pub email: String,
+    pub password: String,
+}
+
+/// `POST /auth/login` as the OAuth2 password form; the OAuth2 extras are accepted and ignored.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    pub username: String,
+    pub password: String,
+}
+
+/// A session token.
+#[derive(Debug, Serialize)]
+pub struct TokenOut {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub must_change_password: bool,
+}
+
+/// `PUT /users/me`. Anything else (role, is_admin, is_active…) is refused as unknown.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeIn {
+    email: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    current_password: Option<String>,
+}
+
+impl UpdateMeIn {
+    pub fn try_into_domain(self) -> Result<ProfileUpdate> {
+        let mut f = Fields::default();
+        let update = ProfileUpdate {
+            email: self.email.and_then(|e| f.take(Email::parse(&e), "email")),
+            full_name: self
+                .username
+                .and_then(|n| f.take(FullName::parse(&n), "username")),
+            password: self
+                .password
+                .and_then(|p| f.take(PlainPassword::new(p), "password")),
+            current_password: self
+                .current_password
+                .and_then(|p| f.take(PlainPassword::new(p), "current_password")),
+        };
+        f.finish()?;
+        Ok(update)
+    }
+}
+
+/// `DELETE /users/me`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMeIn {
+    pub current_password: String,
+}
+
+/// Largest page of `GET /admin/users`.
+const MAX_LIMIT: u32 = 100;
+
+/// `GET /admin/users` query.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    skip: Option<u64>,
+    limit: Option<u32>,
+    q: Option<String>,
+    role: Option<String>,
+    is_active: Option<bool>,
+    is_blocked: Option<bool>,
+}
+
+impl ListQuery {
+    pub fn try_into_domain(self) -> Result<(UserFilter, PageRequest)> {
+        let mut f = Fields::default();
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            f.push(domain::error::FieldError::new(
+                "limit",
+                "LIMIT_OUT_OF_RANGE",
+                "limit must be between 1 and 100",
+            ));
+        }
+        let role = self.role.and_then(|r| f.take(Role::parse(&r), "role"));
+        let q = match self.q.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => {
+                let q = SearchText::new(raw);
+                if q.is_none() {
+                    f.push(domain::error::FieldError::new(
+                        "q",
+                        "QUERY_TOO_LONG",
+                        "q must be at most 100 characters",
+                    ));
+                }
+                q
+            }
+        };
+        f.finish()?;
+        let filter = UserFilter {
+            q,
+            role,
+            active: self.is_active,
+            blocked: self.is_blocked,
+        };
+        Ok((
+            filter,
+            PageRequest {
+                offset: self.skip.unwrap_or(0),
+                limit,
+            },
+        ))
+    }
+}
+
+/// `PUT /admin/users/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUpdateIn {
+    email: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    is_admin: Option<bool>,
+    is_active: Option<bool>,
+    role: Option<String>,
+}
+
+impl AdminUpdateIn {
+    pub fn try_into_domain(self) -> Result<UserUpdate> {
+        let mut f = Fields::default();
+        let update = UserUpdate {
+            email: self
+                .email
+                .and_then(|e| f.take(Email::parse(&e), "email"))
+                .map(Some),
+            full_name: self
+                .username
+                .and_then(|n| f.take(FullName::parse(&n), "username")),
+            password: self
+                .password
+                .and_then(|p| f.take(PlainPassword::new(p), "password")),
+            role: self.role.and_then(|r| f.take(Role::parse(&r), "role")),
+            is_admin: self.is_admin,
+            active: self.is_active,
+            ..UserUpdate::default()
+        };
+        f.finish()?;
+        Ok(update)
+    }
+}

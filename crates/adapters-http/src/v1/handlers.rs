@@ -1,0 +1,187 @@
+//! v1 handlers: decode, call one use case, encode. No rule lives here.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use domain::model::{PlainPassword, User, UserId};
+use time::OffsetDateTime;
+
+use super::dto::{
+    AdminUpdateIn, DeleteMeIn, ListQuery, LoginForm, LoginJson, RegisterIn, TokenOut, UpdateMeIn,
+    UserOut,
+};
+use crate::dialect::V1;
+use crate::error::ApiError;
+use crate::extract::Authenticated;
+use crate::state::AppState;
+
+type Result<T> = std::result::Result<T, ApiError<V1>>;
+type Auth = Authenticated<V1>;
+
+fn internal(e: impl std::fmt::Display) -> ApiError<V1> {
+    ApiError::from(domain::DomainError::Internal(e.to_string()))
+}
+
+fn user_id(raw: &str) -> Result<UserId> {
+    UserId::parse(raw).ok_or_else(|| ApiError::from(domain::DomainError::NotFound))
+}
+
+fn password(raw: String, field: &'static str) -> Result<PlainPassword> {
+    PlainPassword::new(raw).map_err(|mut e| {
+        e.field = field;
+        ApiError::from(domain::DomainError::Validation(vec![e]))
+    })
+}
+
+pub async fn register(
+    state: web::Data<AppState>,
+    body: web::Json<RegisterIn>,
+) -> Result<HttpResponse> {
+    let user = state
+        .users
+        .register(body.into_inner().try_into_domain()?)
+        .await?;
+    Ok(HttpResponse::Created().json(UserOut::from(&user)))
+}
+
+/// A token response; never cached by intermediaries.
+fn token_response(state: &AppState, user: &User) -> Result<HttpResponse> {
+    let issued = state
+        .tokens
+        .issue(user, OffsetDateTime::now_utc())
+        .map_err(internal)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(TokenOut {
+            access_token: issued.token,
+            token_type: "bearer",
+            expires_in: issued.expires_in,
+            must_change_password: user.must_change_password,
+        }))
+}
+
+/// JSON `{email, password}`, or the OAuth2 password form `username=&password=`.
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let mut payload = payload.into_inner();
+    let (identifier, secret) = if is_form {
+        let form = web::Form::<LoginForm>::from_request(&req, &mut payload)
+            .await
+            .map_err(|e| error_from_actix(&e))?;
+        let form = form.into_inner();
+        (form.username, form.password)
+    } else {
+        let json = web::Json::<LoginJson>::from_request(&req, &mut payload)
+            .await
+            .map_err(|e| error_from_actix(&e))?;
+        let json = json.into_inner();
+        (json.email, json.password)
+    };
+    let user = state
+        .users
+        .login(&identifier, &password(secret, "password")?)
+        .await?;
+    token_response(&state, &user)
+}
+
+/// Re-wraps an extractor error already rendered by the v1 configs.
+fn error_from_actix(e: &actix_web::Error) -> ApiError<V1> {
+    let response = e.as_response_error();
+    let status = response.status_code();
+    let code = match status.as_u16() {
+        413 => "PAYLOAD_TOO_LARGE",
+        415 => "UNSUPPORTED_MEDIA_TYPE",
+        400 => "MALFORMED_JSON",
+        _ => "VALIDATION_ERROR",
+    };
+    ApiError::new(status, code, e.to_string())
+}
+
+pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse> {
+    state.users.logout(&auth.actor()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn me(auth: Auth) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(UserOut::from(&auth.user)))
+}
+
+pub async fn update_me(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<UpdateMeIn>,
+) -> Result<HttpResponse> {
+    let user = state
+        .users
+        .update_profile(&auth.actor(), body.into_inner().try_into_domain()?)
+        .await?;
+    Ok(HttpResponse::Ok().json(UserOut::from(&user)))
+}
+
+pub async fn delete_me(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<DeleteMeIn>,
+) -> Result<HttpResponse> {
+    let current = password(body.into_inner().current_password, "current_password")?;
+    state
+        .users
+        .delete_own_account(&auth.actor(), &current)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn list_users(
+    state: web::Data<AppState>,
+    auth: Auth,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse> {
+    let (filter, page) = query.into_inner().try_into_domain()?;
+    let found = state.users.list_users(&auth.actor(), &filter, page).await?;
+    let body: Vec<UserOut> = found.items.iter().map(UserOut::from).collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Total-Count", found.total.to_string()))
+        .json(body))
+}
+
+pub async fn get_user(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let user = state.users.get_user(&auth.actor(), user_id(&id)?).await?;
+    Ok(HttpResponse::Ok().json(UserOut::from(&user)))
+}
+
+pub async fn update_user(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+    body: web::Json<AdminUpdateIn>,
+) -> Result<HttpResponse> {
+    let id = user_id(&id)?;
+    let user = state
+        .users
+        .update_user(&auth.actor(), id, body.into_inner().try_into_domain()?)
+        .await?;
+    Ok(HttpResponse::Ok().json(UserOut::from(&user)))
+}
+
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    state
+        .users
+        .delete_user(&auth.actor(), user_id(&id)?)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

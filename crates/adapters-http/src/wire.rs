@@ -1,0 +1,51 @@
+//! Small conversions shared by both dialects' DTOs.
+
+use domain::DomainError;
+use domain::error::FieldError;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::dialect::Dialect;
+use crate::error::ApiError;
+
+/// RFC 3339 in UTC (`2026-11-21T10:00:00Z`).
+pub(crate) fn timestamp(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// Collects field errors while converting a request body, renaming fields for dialect `D`.
+#[derive(Debug, Default)]
+pub(crate) struct Fields(Vec<FieldError>);
+
+impl Fields {
+    /// Keeps the value or records its error under `wire_name`.
+    pub(crate) fn take<T>(
+        &mut self,
+        r: Result<T, FieldError>,
+        wire_name: &'static str,
+    ) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(mut e) => {
+                e.field = wire_name;
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    /// Records an error directly.
+    pub(crate) fn push(&mut self, e: FieldError) {
+        self.0.push(e);
+    }
+
+    /// `Ok` when nothing was recorded, else a 422 listing every problem.
+    pub(crate) fn finish<D: Dialect>(self) -> Result<(), ApiError<D>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            // Field names are already wire names; `Detail::from_field` maps unknown names unchanged.
+            Err(ApiError::from(DomainError::Validation(self.0)))
+        }
+    }
+}
