@@ -232,8 +232,12 @@ pub trait SecretGenerator: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Now, truncated to the millisecond: every store keeps milliseconds, so a user reads
+    /// back exactly as it was written whichever store holds it.
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+        let now = OffsetDateTime::now_utc();
+        now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+            .unwrap_or(now)
     }
 }
 
