@@ -76,6 +76,10 @@ impl Fr {
             "UNAUTHENTICATED" => "NON_AUTHENTIFIE",
             "INVALID_TOKEN" => "JETON_INVALIDE",
             "STORE_UNAVAILABLE" => "SERVICE_INDISPONIBLE",
+            "MALFORMED_JSON" | "MALFORMED_BODY" => "JSON_MALFORME",
+            "PAYLOAD_TOO_LARGE" => "CORPS_TROP_VOLUMINEUX",
+            "UNSUPPORTED_MEDIA_TYPE" => "TYPE_DE_CONTENU_NON_SUPPORTE",
+            "CONFLICT" => "MODIFICATION_CONCURRENTE",
             other => other,
         }
     }
