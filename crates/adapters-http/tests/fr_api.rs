@@ -127,7 +127,7 @@ impl Api {
             Ports {
                 repo: Arc::new(InMemoryUserRepository::new()),
                 hasher: Arc::new(FastHasher),
-                clock: Arc::new(SystemClock),
+                clock: Arc::new(SystemClock::new()),
                 ids: Arc::new(UuidV4Ids),
                 secrets: Arc::new(FixedSecrets),
             },

@@ -68,7 +68,7 @@ fn state_over(repo: Arc<dyn UserRepository>) -> web::Data<AppState> {
         Ports {
             repo,
             hasher: Arc::new(FakeHasher),
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(SystemClock::new()),
             ids: Arc::new(UuidV4Ids),
             secrets: Arc::new(FixedSecrets),
         },

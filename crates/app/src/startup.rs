@@ -136,7 +136,7 @@ pub async fn build_user_service(settings: &Settings) -> Result<UserService, Star
     let ports = Ports {
         repo,
         hasher: Arc::new(hasher),
-        clock: Arc::new(SystemClock),
+        clock: Arc::new(SystemClock::new()),
         ids: Arc::new(UuidV4Ids),
         secrets: Arc::new(OsSecretGenerator),
     };

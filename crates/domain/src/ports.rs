@@ -227,17 +227,52 @@ pub trait SecretGenerator: Send + Sync {
     fn temporary_password(&self) -> PlainPassword;
 }
 
-/// The system clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
+/// The system clock, at millisecond precision (what every store keeps, so a user reads back
+/// exactly as written) and strictly increasing within the process, so that users created
+/// in the same millisecond still list in creation order.
+#[derive(Debug, Default)]
+pub struct SystemClock {
+    last_millis: std::sync::atomic::AtomicI64,
+}
+
+impl SystemClock {
+    /// A clock reading the system time.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
 
 impl Clock for SystemClock {
-    /// Now, truncated to the millisecond: every store keeps milliseconds, so a user reads
-    /// back exactly as it was written whichever store holds it.
     fn now(&self) -> OffsetDateTime {
-        let now = OffsetDateTime::now_utc();
-        now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
-            .unwrap_or(now)
+        use std::sync::atomic::Ordering;
+        let wall = i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+            .unwrap_or(i64::MAX);
+        let previous = self
+            .last_millis
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(wall.max(last + 1))
+            })
+            .unwrap_or(wall);
+        let millis = wall.max(previous + 1);
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+            .unwrap_or_else(|_| OffsetDateTime::now_utc())
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn system_clock_is_strictly_increasing_at_millisecond_precision() {
+        let clock = SystemClock::new();
+        let mut last = clock.now();
+        for _ in 0..1000 {
+            let now = clock.now();
+            assert!(now > last);
+            assert_eq!(now.nanosecond() % 1_000_000, 0);
+            last = now;
+        }
     }
 }
 
