@@ -1,0 +1,288 @@
+//! In-memory implementation of `domain::ports::UserRepository`, for tests, demos and as
+//! the reference the shared contract suite (`repository-contract`) is checked against.
+//! Nothing survives the process.
+//!
+//! # Layout
+//! - [`InMemoryUserRepository`]: the adapter. One `RwLock` guards all of its state, so
+//!   every method is a single critical section: uniqueness is checked atomically with the
+//!   write, and increments cannot be lost. No lock is held across an `.await` (there is
+//!   none inside the methods).
+//! - `Store` (private): users by id, plus the indexes from the case-folded login and
+//!   e-mail (`Login::key`, `Email::key`) to the owner's id, kept in step with the users.
+//!
+//! Filtering and search use `UserFilter::matches`, the domain's reference semantics, and
+//! pages are sorted by creation time then id. A lock poisoned by a panic is reported as
+//! `RepoError::Other`, never propagated as a panic.
+
+use std::collections::HashMap;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use async_trait::async_trait;
+use domain::error::UniqueField;
+use domain::model::{Email, Login, User, UserId};
+use domain::ports::{Page, PageRequest, RepoError, UserFilter, UserRepository};
+use time::OffsetDateTime;
+
+/// Users kept in memory, safe to share between tasks (wrap it in an `Arc`).
+#[derive(Debug, Default)]
+pub struct InMemoryUserRepository {
+    store: RwLock<Store>,
+}
+
+/// The state behind the lock. Invariant: `logins` and `emails` hold exactly the keys of
+/// the users in `users`, each mapped to its owner.
+#[derive(Debug, Default)]
+struct Store {
+    users: HashMap<UserId, User>,
+    logins: HashMap<String, UserId>,
+    emails: HashMap<String, UserId>,
+}
+
+impl Store {
+    /// Refuses `user`'s login or e-mail when a user other than `user.id` holds it.
+    fn check_unique(&self, user: &User) -> Result<(), RepoError> {
+        let taken_by_other = |index: &HashMap<String, UserId>, key: &str| {
+            index.get(key).is_some_and(|owner| *owner != user.id)
+        };
+        if taken_by_other(&self.logins, user.login.key()) {
+            return Err(RepoError::Conflict(UniqueField::Login));
+        }
+        if user
+            .email
+            .as_ref()
+            .is_some_and(|email| taken_by_other(&self.emails, email.key()))
+        {
+            return Err(RepoError::Conflict(UniqueField::Email));
+        }
+        Ok(())
+    }
+
+    /// Stores `user` in place of any user with its id, moving the index entries along.
+    /// Callers have checked uniqueness.
+    fn put(&mut self, user: User) {
+        if let Some(previous) = self.users.remove(&user.id) {
+            self.logins.remove(previous.login.key());
+            if let Some(email) = &previous.email {
+                self.emails.remove(email.key());
+            }
+        }
+        self.logins.insert(user.login.key().to_owned(), user.id);
+        if let Some(email) = &user.email {
+            self.emails.insert(email.key().to_owned(), user.id);
+        }
+        self.users.insert(user.id, user);
+    }
+
+    fn remove(&mut self, id: UserId) -> Option<User> {
+        let user = self.users.remove(&id)?;
+        self.logins.remove(user.login.key());
+        if let Some(email) = &user.email {
+            self.emails.remove(email.key());
+        }
+        Some(user)
+    }
+
+    fn user_mut(&mut self, id: UserId) -> Result<&mut User, RepoError> {
+        self.users.get_mut(&id).ok_or(RepoError::NotFound)
+    }
+
+    fn by_key(&self, index: &HashMap<String, UserId>, key: &str) -> Option<User> {
+        index.get(key).and_then(|id| self.users.get(id)).cloned()
+    }
+}
+
+/// Error for a poisoned lock: a panic happened mid-write, so the indexes may disagree
+/// with the users; refusing further service is safer than answering from them.
+fn poisoned<T>(_: T) -> RepoError {
+    RepoError::Other("in-memory store poisoned by an earlier panic".to_owned())
+}
+
+impl InMemoryUserRepository {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> Result<RwLockReadGuard<'_, Store>, RepoError> {
+        self.store.read().map_err(poisoned)
+    }
+
+    fn write(&self) -> Result<RwLockWriteGuard<'_, Store>, RepoError> {
+        self.store.write().map_err(poisoned)
+    }
+}
+
+#[async_trait]
+impl UserRepository for InMemoryUserRepository {
+    async fn insert(&self, user: &User) -> Result<(), RepoError> {
+        let mut store = self.write()?;
+        store.check_unique(user)?;
+        // Ids come from the IdGenerator, so this is a caller bug; replacing the stored
+        // user would silently lose it.
+        if store.users.contains_key(&user.id) {
+            return Err(RepoError::Other(format!(
+                "user id {} already stored",
+                user.id
+            )));
+        }
+        store.put(user.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        Ok(self.read()?.users.get(&id).cloned())
+    }
+
+    async fn find_by_login(&self, login: &Login) -> Result<Option<User>, RepoError> {
+        let store = self.read()?;
+        Ok(store.by_key(&store.logins, login.key()))
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+        let store = self.read()?;
+        Ok(store.by_key(&store.emails, email.key()))
+    }
+
+    async fn update(&self, user: &User, expected_version: u64) -> Result<(), RepoError> {
+        let mut store = self.write()?;
+        let current = store.users.get(&user.id).ok_or(RepoError::NotFound)?;
+        if current.version != expected_version {
+            return Err(RepoError::VersionMismatch);
+        }
+        // The bookkeeping belongs to its own methods (see the trait docs).
+        let next = User {
+            failed_logins: current.failed_logins,
+            locked_until: current.locked_until,
+            last_login_at: current.last_login_at,
+            ..user.clone()
+        };
+        store.check_unique(&next)?;
+        store.put(next);
+        Ok(())
+    }
+
+    async fn delete(&self, id: UserId) -> Result<(), RepoError> {
+        self.write()?
+            .remove(id)
+            .map(drop)
+            .ok_or(RepoError::NotFound)
+    }
+
+    async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, RepoError> {
+        let store = self.read()?;
+        let mut matches: Vec<&User> = store.users.values().filter(|u| filter.matches(u)).collect();
+        matches.sort_by_key(|u| (u.created_at, u.id));
+        let total = matches.len() as u64;
+        // An offset or limit beyond what memory can index just means "all of it".
+        let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(page.limit).unwrap_or(usize::MAX);
+        let items = matches.into_iter().skip(skip).take(take).cloned().collect();
+        Ok(Page { items, total })
+    }
+
+    async fn count_active_admins(&self) -> Result<u64, RepoError> {
+        let store = self.read()?;
+        Ok(store.users.values().filter(|u| u.is_active_admin()).count() as u64)
+    }
+
+    async fn record_failed_login(&self, id: UserId) -> Result<u32, RepoError> {
+        let mut store = self.write()?;
+        let user = store.user_mut(id)?;
+        // Saturating: a stored count at u32::MAX must not panic (debug) or wrap to 0.
+        user.failed_logins = user.failed_logins.saturating_add(1);
+        Ok(user.failed_logins)
+    }
+
+    async fn lock(&self, id: UserId, until: OffsetDateTime) -> Result<(), RepoError> {
+        let mut store = self.write()?;
+        let user = store.user_mut(id)?;
+        user.locked_until = Some(until);
+        user.failed_logins = 0;
+        Ok(())
+    }
+
+    async fn clear_failures(
+        &self,
+        id: UserId,
+        last_login_at: Option<OffsetDateTime>,
+    ) -> Result<(), RepoError> {
+        let mut store = self.write()?;
+        let user = store.user_mut(id)?;
+        user.failed_logins = 0;
+        user.locked_until = None;
+        if last_login_at.is_some() {
+            user.last_login_at = last_login_at;
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.read().map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Arc;
+
+    use repository_contract::sample_user;
+
+    use super::*;
+
+    fn other<T>(r: Result<T, RepoError>) -> bool {
+        matches!(r, Err(RepoError::Other(_)))
+    }
+
+    #[tokio::test]
+    async fn a_poisoned_lock_is_an_error_not_a_panic() {
+        let repo = Arc::new(InMemoryUserRepository::new());
+        let user = sample_user("poisoned", None);
+        repo.insert(&user).await.unwrap();
+
+        let holder = Arc::clone(&repo);
+        let crashed = std::thread::spawn(move || {
+            let _guard = holder.store.write();
+            panic!("deliberate panic while holding the write lock");
+        })
+        .join();
+        assert!(crashed.is_err() && repo.store.is_poisoned());
+
+        assert!(other(repo.ping().await));
+        assert!(other(repo.get(user.id).await));
+        assert!(other(repo.insert(&sample_user("another", None)).await));
+        assert!(other(repo.update(&user, user.version).await));
+        assert!(other(repo.record_failed_login(user.id).await));
+        assert!(other(
+            repo.list(
+                &UserFilter::default(),
+                PageRequest {
+                    offset: 0,
+                    limit: 10
+                }
+            )
+            .await
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_id_is_refused_without_losing_the_stored_user() {
+        let repo = InMemoryUserRepository::new();
+        let user = sample_user("original", Some("original@example.org"));
+        repo.insert(&user).await.unwrap();
+        let mut copy = sample_user("copy", None);
+        copy.id = user.id;
+        assert!(matches!(repo.insert(&copy).await, Err(RepoError::Other(_))));
+        assert_eq!(repo.get(user.id).await, Ok(Some(user)));
+    }
+
+    #[tokio::test]
+    async fn failed_logins_saturate_instead_of_wrapping() {
+        let repo = InMemoryUserRepository::new();
+        let mut user = sample_user("saturated", None);
+        user.failed_logins = u32::MAX;
+        repo.insert(&user).await.unwrap();
+        assert_eq!(repo.record_failed_login(user.id).await, Ok(u32::MAX));
+    }
+}

@@ -1,0 +1,473 @@
+//! `list` (order, windows, filters, search) and `count_active_admins`.
+
+use domain::model::{FullName, Role, User};
+use domain::ports::{SearchText, UserFilter, UserRepository};
+use uuid::Uuid;
+
+use crate::sample::{at_ms, id_from_u128, sample_user};
+use crate::support::{all_users, ids, insert_all, list_page, page, search};
+
+/// Pages are ordered by `created_at` (as instants, to the millisecond) then by id (as the
+/// UUID's bytes), whatever the insertion order.
+pub async fn list_orders_by_creation_time_then_id<R, F, Fut>(make: F)
+where
+    R: UserRepository + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let repo = make().await;
+    // `at_ms(110)` is a whole second: a store that sorts formatted times as text puts
+    // "…:08Z" after "…:08.500Z" ('Z' > '.').
+    let whole_second = at_ms(110);
+    let half_second = at_ms(610);
+    let user = |name: &str, created_at, id: u128| {
+        let mut u = sample_user(name, None);
+        u.created_at = created_at;
+        u.id = id_from_u128(id);
+        u
+    };
+    let day_before = user("day-before", at_ms(110 - 86_400_000), 0xff << 120);
+    // Same instant: ids decide, compared from the first byte (00… < 02…).
+    let whole_low = user("whole-low", whole_second, 0xff);
+    let whole_high = user("whole-high", whole_second, 0x02 << 120);
+    let one_ms_later = user("one-ms-later", at_ms(111), 0x00);
+    // Same instant again; 80… must sort after 01… (bytes are unsigned).
+    let half_a = user("half-a", half_second, 0x01 << 120);
+    let half_b = user("half-b", half_second, 0x80 << 120);
+
+    let expected = ids(&[
+        day_before.clone(),
+        whole_low.clone(),
+        whole_high.clone(),
+        one_ms_later.clone(),
+        half_a.clone(),
+        half_b.clone(),
+    ]);
+    insert_all(
+        &repo,
+        &[
+            half_b,
+            one_ms_later,
+            half_a,
+            whole_high,
+            day_before,
+            whole_low,
+        ],
+    )
+    .await;
+    assert_eq!(ids(&all_users(&repo).await), expected);
+}
+
+/// `offset` skips, `limit` bounds (0 included: "at most `limit`"), windows apply after
+/// the filter, and `total` counts every match whatever the window.
+pub async fn list_windows_with_offset_and_limit<R, F, Fut>(make: F)
+where
+    R: UserRepository + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let repo = make().await;
+    // Every third user (0, 3, 6, 9) inactive; sample users are created in call order.
+    let users: Vec<User> = (0..10)
+        .map(|i| {
+            let mut u = sample_user(&format!("window-{i}"), None);
+            u.active = i % 3 != 0;
+            u
+        })
+        .collect();
+    insert_all(&repo, &users).await;
+    let all = UserFilter::default();
+    let slice = |range: &[usize]| range.iter().map(|&i| users[i].id).collect::<Vec<_>>();
+
+    for (offset, limit, expected) in [
+        (0, 3, slice(&[0, 1, 2])),
+        (3, 3, slice(&[3, 4, 5])),
+        (9, 3, slice(&[9])),
+        (0, 10, slice(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])),
+        (2, 100, slice(&[2, 3, 4, 5, 6, 7, 8, 9])),
+        // MongoDB reads `limit(0)` as "no limit": adapters must not pass it through.
+        (4, 0, Vec::new()),
+    ] {
+        let got = list_page(&repo, &all, page(offset, limit)).await;
+        assert_eq!(ids(&got.items), expected, "offset {offset}, limit {limit}");
+        assert_eq!(got.total, 10, "total, offset {offset}, limit {limit}");
+    }
+
+    let active = UserFilter {
+        active: Some(true),
+        ..UserFilter::default()
+    };
+    let got = list_page(&repo, &active, page(2, 3)).await;
+    assert_eq!(ids(&got.items), slice(&[4, 5, 7]), "active, window 2..5");
+    assert_eq!(got.total, 6, "active total");
+
+    let inactive = UserFilter {
+        active: Some(false),
+        ..UserFilter::default()
+    };
+    let got = list_page(&repo, &inactive, page(1, 2)).await;
+    assert_eq!(ids(&got.items), slice(&[3, 6]), "inactive, window 1..3");
+    assert_eq!(got.total, 4, "inactive total");
+}
+
+/// An offset at or past the end gives no items but the right total, even `u64::MAX`
+/// (a client can send any offset).
+pub async fn list_offset_beyond_the_end_is_empty_with_the_total<R, F, Fut>(make: F)
+where
+    R: UserRepository + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let repo = make().await;
+    let all = UserFilter::default();
+    let got = list_page(&repo, &all, page(0, 10)).await;
+    assert!(
+        got.items.is_empty() && got.total == 0,
+        "empty store: {got:?}"
+    );
+
+    insert_all(
+        &repo,
+        &[
+            sample_user("one", None),
+            sample_user("two", None),
+            sample_user("three", None),
+        ],
+    )
+    .await;
+    for offset in [3, 4, 1_000, u64::from(u32::MAX) + 1, u64::MAX] {
+        let got = list_page(&repo, &all, page(offset, 10)).await;
+        assert!(
+            got.items.is_empty(),
+            "offset {offset}: {:?}",
+            ids(&got.items)
+        );
+        assert_eq!(got.total, 3, "total at offset {offset}");
+    }
+    let nobody = UserFilter {
+        blocked: Some(true),
+        ..UserFilter::default()
+    };
+    let got = list_page(&repo, &nobody, page(0, 10)).await;
+    assert!(got.items.is_empty() && got.total == 0, "no match: {got:?}");
+}
+
+/// `role`, `active` and `blocked` filter exactly and combine with AND, as
+/// `UserFilter::matches` says, for every combination.
+pub async fn list_filters_by_role_active_and_blocked_combined_with_and<R, F, Fut>(make: F)
+where
+    R: UserRepository + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let repo = make().await;
+    let mut users = Vec::new();
+    for role in [Role::Admin, Role::Directeur, Role::Contribuable] {
+        for active in [true, false] {
+            for blocked in [true, false] {
+                let name = format!("{}-{active}-{blocked}", role.code().to_lowercase());
+                let mut u = sample_user(&name, None);
+                u.role = role;
+                if role.is_taxpayer() {
+                    u.agent_id = None;
+                    u.taxpayer_id = Some(Uuid::from_u128(users.len() as u128 + 1));
+                }
+                u.active = active;
+                u.blocked = blocked;
+                users.push(u);
+            }
+        }
+    }
+    insert_all(&repo, &users).await;
+
+    // A few counts written out, so that the reference semantics are not the only oracle.
+    for (filter, count) in [
+        (
+            UserFilter {
+                role: Some(Role::Admin),
+                ..UserFilter::default()
+            },
+            4,
+        ),
+        (
+            UserFilter {
+                active: Some(true),
+                blocked: Some(false),
+                ..UserFilter::default()
+            },
+            3,
+        ),
+        (
+            UserFilter {
+                role: Some(Role::Directeur),
+                active: Some(false),
+                blocked: Some(true),
+                ..UserFilter::default()
+            },
+            1,
+        ),
+        (
+            UserFilter {
+                role: Some(Role::Taxateur),
+                ..UserFilter::default()
+            },
+            0,
+        ),
+    ] {
+        let got = list_page(&repo, &filter, page(0, 100)).await;
+        assert_eq!(got.total, count, "{filter:?}");
+    }
+
+    let roles = [
+        None,
+        Some(Role::Admin),
+        Some(Role::Directeur),
+        Some(Role::Contribuable),
+        Some(Role::Taxateur),
+    ];
+    let flags = [None, Some(true), Some(false)];
+    for role in roles {
+        for active in flags {
+            for blocked in flags {
+                let filter = UserFilter {
+                    q: None,
+                    role,
+                    active,
+                    blocked,
+                };
+                let expected: Vec<_> = users.iter().filter(|u| filter.matches(u)).collect();
+                let got = list_page(&repo, &filter, page(0, 100)).await;
+                assert_eq!(
+                    ids(&got.items),
+                    expected.iter().map(|u| u.id).collect::<Vec<_>>(),
+                    "{filter:?}"
+                );
+                assert_eq!(got.total, expected.len() as u64, "total of {filter:?}");
+            }
+        }
+    }
+}
+
+/// The users of the search cases: (login, e-mail, full name).
+const SEARCHABLE: &[(&str, Option<&str>, &str)] = &[
+    ("j.doe", Some("Jane.Doe@Example.org"), "Jane Doe"),
+    ("jxdoe", Some("jx@example.net"), "Jx Smith"),
+    ("a_b", None, "Ana Bella"),
+    ("axb", Some("axb@mail.example.com"), "Axel Brand"),
+    (
+        "Marie",
+        Some("Marie.Curie@Lab.example"),
+        "Marie Salomea SKŁODOWSKA Curie",
+    ),
+    ("kabila", None, "Kabila (Joseph)"),
+    ("elodie.k", Some("ek@example.cd"), "ÉLODIE Kasongo"),
+    ("Mike+1", Some("mike@example.org"), "Mike Plus"),
+    ("mikee", Some("mikee@example.org"), "Mikee Double"),
+];
+
+async fn insert_searchable<R: UserRepository>(repo: &R) -> Vec<User> {
+    let users: Vec<User> = SEARCHABLE
+        .iter()
+        .map(|(login, email, name)| {
+            let mut u = sample_user(login, *email);
+            u.full_name = FullName::parse(name).unwrap();
+            u
+        })
+        .collect();
+    insert_all(repo, &users).await;
+    users
+}
+
+/// Lists with `q` and checks the logins found, in order, and the total; the expectation
+/// is also checked against `SearchText::matches`, so a wrong row is a bug of the suite.
+async fn assert_search<R: UserRepository>(repo: &R, users: &[User], q: &str, expected: &[&str]) {
+    let text: SearchText = search(q);
+    let reference: Vec<&str> = users
+        .iter()
+        .filter(|u| text.matches(u))
+        .map(|u| u.login.as_str())
+        .collect();
+    assert_eq!(
+        reference, expected,
+        "the suite disagrees with SearchText::matches for {q:?}"
+    );
+    let filter = UserFilter {
+        q: Some(text),
+        ..UserFilter::default()
+    };
+    let got = list_page(repo, &filter, page(0, 100)).await;
+    let logins: Vec<&str> = got.items.iter().map(|u| u.login.as_str()).collect();
+    assert_eq!(logins, expected, "search {q:?}");
+    assert_eq!(got.total, expected.len() as u64, "total of search {q:?}");
+}
+
+/// `q` matches, ignoring case, a prefix of the login, of the e-mail, or of any word of
+/// the full name; nothing else (no substring); it combines with the other filters.
+pub async fn list_search_matches_prefixes_ignoring_case<R, F, Fut>(make: F)
+where
+    R: UserRepository + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let repo = make().await;
+    let users = insert_searchable(&repo).await;
+
+    for (q, expected) in [
+        // Prefix of the login.
+        ("j", &["j.doe", "jxdoe"][..]),
+        ("JXD", &["jxdoe"]),
+        ("marie", &["Marie"]),
+        ("elo", &["elodie.k"]),
+        // Prefix of the e-mail, with the stored case different from the query's.
+        ("jane.doe@example.org", &["j.doe"]),
+        ("JX@EX", &["jxdoe"]),
+        ("marie.curie@lab", &["Marie"]),
+        ("ek@", &["elodie.k"]),
+        // Prefix of any word of the full name, first, middle or last.
+        ("jane", &["j.doe"]),
+        ("DOE", &["j.doe"]),
+        ("smi", &["jxdoe"]),
+        ("sal", &["Marie"]),
+        ("curie", &["Marie"]),
+        ("bel", &["a_b"]),
+        ("KAS", &["elodie.k"]),
+        // Case folding beyond ASCII.
+        ("élo", &["elodie.k"]),
+        ("ÉLODIE", &["elodie.k"]),
+        ("skł", &["Marie"]),
+        ("SKŁODOWSKA", &["Marie"]),
+        // Several users, in list order.
+        ("mike", &["Mike+1", "mikee"]),
+        ("a", &["a_b", "axb"]),
+        // Substrings that are no prefix.
+        ("oe", &[]),
+        ("doe@", &[]),
+        ("example", &[]),
+        ("lodie", &[]),
+        ("uri", &[]),
+        ("+1", &[]),
+        ("nobody", &[]),
+    ] {
+        assert_search(&repo, &users, q, expected).await;
+    }
+
+    // Search combines with the other filters (AND) and with windows.
+    let mikee = users.iter().find(|u| u.login.as_str() == "mikee").unwrap();
+    let mut inactive = mikee.clone();
+    inactive.active = false;
+    inactive.version += 1;
+    repo.update(&inactive, mikee.version).await.unwrap();
+    let filter = UserFilter {
+        q: Some(search("mike")),
+        active: Some(true),
+        ..UserFilter::default()
+    };
+    let got = list_page(&repo, &filter, page(0, 100)).await;
+    assert_eq!(ids(&got.items), vec![users[7].id], "mike AND active");
+    assert_eq!(got.total, 1);
+
+    let filter = UserFilter {
+        q: Some(search("j")),
+        ..UserFilter::default()
+    };
+    let got = list_page(&repo, &filter, page(1, 1)).await;
+    assert_eq!(ids(&got.items), vec![users[1].id], "j, second page of one");
+    assert_eq!(got.total, 2);
+}
+
+/// `q` is plain text, never a pattern: regular-expression and `LIKE` metacharacters
+/// match themselves only, and a query that would be a broken pattern is no error.
+pub async fn list_search_is_plain_text<R, F, Fut>(make: F)
+where
+    R: UserRepository + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let repo = make().await;
+    let users = insert_searchable(&repo).await;
+
+    for (q, expected) in [
+        // As a pattern, `.` would also match "jxdoe", `+` would match "mikee", `_` "axb".
+        ("j.", &["j.doe"][..]),
+        ("j.d", &["j.doe"]),
+        ("marie.", &["Marie"]),
+        ("mike+", &["Mike+1"]),
+        ("a_", &["a_b"]),
+        // `(` opens the name word "(Joseph)".
+        ("(", &["kabila"]),
+        ("(jo", &["kabila"]),
+        // Patterns that match everything, or would not even compile.
+        (".*", &[]),
+        (".", &[]),
+        ("%", &[]),
+        ("a%", &[]),
+        ("_", &[]),
+        ("*", &[]),
+        ("^j", &[]),
+        ("j$", &[]),
+        ("$", &[]),
+        ("j|m", &[]),
+        ("[", &[]),
+        ("[a-z]", &[]),
+        (")", &[]),
+        ("?", &[]),
+        ("\\", &[]),
+        ("\\Q", &[]),
+        ("{\"$regex\":\".\"}", &[]),
+    ] {
+        assert_search(&repo, &users, q, expected).await;
+    }
+}
+
+/// `count_active_admins` counts role ADMIN, active and not blocked; a brute-force lock
+/// does not matter.
+pub async fn count_active_admins_counts_only_active_unblocked_admins<R, F, Fut>(make: F)
+where
+    R: UserRepository + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let repo = make().await;
+    assert_eq!(repo.count_active_admins().await, Ok(0), "empty store");
+
+    let with = |name: &str, role, active, blocked| {
+        let mut u = sample_user(name, None);
+        u.role = role;
+        u.active = active;
+        u.blocked = blocked;
+        u
+    };
+    let first = with("admin-one", Role::Admin, true, false);
+    let mut second = with("admin-two", Role::Admin, true, false);
+    second.locked_until = Some(at_ms(86_400_000));
+    insert_all(
+        &repo,
+        &[
+            first.clone(),
+            second.clone(),
+            with("admin-inactive", Role::Admin, false, false),
+            with("admin-blocked", Role::Admin, true, true),
+            with("admin-both", Role::Admin, false, true),
+            with("directeur", Role::Directeur, true, false),
+            with("informaticien", Role::Informaticien, true, false),
+        ],
+    )
+    .await;
+    assert_eq!(repo.count_active_admins().await, Ok(2));
+
+    repo.lock(first.id, at_ms(86_400_000)).await.unwrap();
+    assert_eq!(
+        repo.count_active_admins().await,
+        Ok(2),
+        "a lock is no block"
+    );
+
+    let mut blocked = first.clone();
+    blocked.blocked = true;
+    blocked.version += 1;
+    repo.update(&blocked, first.version).await.unwrap();
+    assert_eq!(repo.count_active_admins().await, Ok(1), "after a block");
+
+    repo.delete(second.id).await.unwrap();
+    assert_eq!(repo.count_active_admins().await, Ok(0), "after a delete");
+}

@@ -1,0 +1,16 @@
+//! The contract cases, one public function per case, grouped by the part of the trait
+//! they check. Every case takes the factory and starts from a fresh, empty repository.
+
+mod bookkeeping;
+mod concurrency;
+mod delete;
+mod list;
+mod read;
+mod update;
+
+pub use bookkeeping::*;
+pub use concurrency::*;
+pub use delete::*;
+pub use list::*;
+pub use read::*;
+pub use update::*;
