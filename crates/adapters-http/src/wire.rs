@@ -2,6 +2,8 @@
 
 use domain::DomainError;
 use domain::error::FieldError;
+use domain::model::Role;
+use domain::ports::{SearchText, UserFilter};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -47,5 +49,37 @@ impl Fields {
             // Field names are already wire names; `Detail::from_field` maps unknown names unchanged.
             Err(ApiError::from(DomainError::Validation(self.0)))
         }
+    }
+}
+
+/// The list filters both dialects offer, validated into the domain's filter; problems are
+/// recorded in `f`.
+pub(crate) fn user_filter(
+    f: &mut Fields,
+    q: Option<String>,
+    role: Option<String>,
+    active: Option<bool>,
+    blocked: Option<bool>,
+) -> UserFilter {
+    let role = role.and_then(|r| f.take(Role::parse(&r), "role"));
+    let q = match q.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => {
+            let q = SearchText::new(raw);
+            if q.is_none() {
+                f.push(FieldError::new(
+                    "q",
+                    "QUERY_TOO_LONG",
+                    "q must be at most 100 characters",
+                ));
+            }
+            q
+        }
+    };
+    UserFilter {
+        q,
+        role,
+        active,
+        blocked,
     }
 }

@@ -5,7 +5,7 @@ use domain::error::FieldError;
 use domain::model::{
     Address, Email, FullName, Grade, Login, Phone, PlainPassword, Role, Sex, User,
 };
-use domain::ports::{Page, PageRequest, SearchText, UserFilter};
+use domain::ports::{Page, PageRequest, UserFilter};
 use domain::service::{NewUser, UserUpdate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::dialect::Fr;
 use crate::error::ApiError;
 use crate::token::IssuedToken;
-use crate::wire::{Fields, timestamp};
+use crate::wire::{Fields, timestamp, user_filter};
 
 type Result<T> = std::result::Result<T, ApiError<Fr>>;
 
@@ -320,29 +320,10 @@ impl ListQuery {
                 "page must be at least 1",
             ));
         }
-        let role = self.role.and_then(|r| f.take(Role::parse(&r), "role"));
-        let q = match self.q.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(raw) => {
-                let q = SearchText::new(raw);
-                if q.is_none() {
-                    f.push(FieldError::new(
-                        "q",
-                        "QUERY_TOO_LONG",
-                        "q must be at most 100 characters",
-                    ));
-                }
-                q
-            }
-        };
+        let filter = user_filter(&mut f, self.q, self.role, self.actif, self.bloque);
         f.finish()?;
         Ok(ListRequest {
-            filter: UserFilter {
-                q,
-                role,
-                active: self.actif,
-                blocked: self.bloque,
-            },
+            filter,
             page: PageRequest {
                 offset: complete(offset)?,
                 limit: size,

@@ -1,13 +1,13 @@
 //! v1 request and response bodies, and their conversion into domain commands.
 
 use domain::model::{Email, FullName, PlainPassword, Role, User};
-use domain::ports::{PageRequest, SearchText, UserFilter};
+use domain::ports::{PageRequest, UserFilter};
 use domain::service::{ProfileUpdate, Registration, UserUpdate};
 use serde::{Deserialize, Serialize};
 
 use crate::dialect::V1;
 use crate::error::ApiError;
-use crate::wire::{Fields, timestamp};
+use crate::wire::{Fields, timestamp, user_filter};
 
 type Result<T> = std::result::Result<T, ApiError<V1>>;
 
@@ -157,28 +157,8 @@ impl ListQuery {
                 "limit must be between 1 and 100",
             ));
         }
-        let role = self.role.and_then(|r| f.take(Role::parse(&r), "role"));
-        let q = match self.q.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(raw) => {
-                let q = SearchText::new(raw);
-                if q.is_none() {
-                    f.push(domain::error::FieldError::new(
-                        "q",
-                        "QUERY_TOO_LONG",
-                        "q must be at most 100 characters",
-                    ));
-                }
-                q
-            }
-        };
+        let filter = user_filter(&mut f, self.q, self.role, self.is_active, self.is_blocked);
         f.finish()?;
-        let filter = UserFilter {
-            q,
-            role,
-            active: self.is_active,
-            blocked: self.is_blocked,
-        };
         Ok((
             filter,
             PageRequest {
