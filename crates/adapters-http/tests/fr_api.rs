@@ -16,53 +16,17 @@ use actix_web::{App, web};
 use adapters_http::AppState;
 use adapters_http::token::{TokenService, TokenSettings};
 use adapters_memory::InMemoryUserRepository;
-use async_trait::async_trait;
-use domain::model::{Login, PasswordHash, PlainPassword};
-use domain::ports::{HashError, PasswordHasher, SecretGenerator, SystemClock, UuidV4Ids};
+use domain::model::{Login, PlainPassword};
+use domain::ports::{SystemClock, UuidV4Ids};
 use domain::service::{Ports, ServiceConfig, UserService};
+use domain::testing::{FixedSecrets, PlainTextHasher};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------
 
-/// Reversible "hash": exercises login without argon2's cost.
-#[derive(Debug)]
-struct FastHasher;
-
-#[async_trait]
-impl PasswordHasher for FastHasher {
-    async fn hash(&self, password: &PlainPassword) -> Result<PasswordHash, HashError> {
-        Ok(PasswordHash::new(format!("fake${}", password.expose())))
-    }
-
-    async fn verify(
-        &self,
-        password: &PlainPassword,
-        hash: &PasswordHash,
-    ) -> Result<bool, HashError> {
-        Ok(hash.as_str().strip_prefix("fake$") == Some(password.expose()))
-    }
-
-    fn needs_rehash(&self, _hash: &PasswordHash) -> bool {
-        false
-    }
-
-    fn dummy_hash(&self) -> PasswordHash {
-        PasswordHash::new("fake$\u{0}dummy")
-    }
-}
-
-const TEMPORARY: &str = "Tmp-9f8e7d6c5b4a-Qz!";
-
-#[derive(Debug)]
-struct FixedSecrets;
-
-impl SecretGenerator for FixedSecrets {
-    fn temporary_password(&self) -> PlainPassword {
-        PlainPassword::new(TEMPORARY).unwrap()
-    }
-}
+const TEMPORARY: &str = domain::testing::TEMPORARY_PASSWORD;
 
 const ROOT_FIRST_PW: &str = "Admin-First-2024!";
 const ROOT_PW: &str = "Admin-Changed-2024!";
@@ -126,7 +90,7 @@ impl Api {
         let users = UserService::new(
             Ports {
                 repo: Arc::new(InMemoryUserRepository::new()),
-                hasher: Arc::new(FastHasher),
+                hasher: Arc::new(PlainTextHasher::default()),
                 clock: Arc::new(SystemClock::new()),
                 ids: Arc::new(UuidV4Ids),
                 secrets: Arc::new(FixedSecrets),

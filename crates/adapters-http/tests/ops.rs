@@ -13,13 +13,9 @@ use actix_web::{test, web};
 use adapters_http::AppState;
 use adapters_http::token::{TokenService, TokenSettings};
 use adapters_memory::InMemoryUserRepository;
-use async_trait::async_trait;
-use domain::model::{PasswordHash, PlainPassword};
-use domain::ports::{
-    HashError, MockUserRepository, PasswordHasher, RepoError, SecretGenerator, SystemClock,
-    UserRepository, UuidV4Ids,
-};
+use domain::ports::{MockUserRepository, RepoError, SystemClock, UserRepository, UuidV4Ids};
 use domain::service::{Ports, ServiceConfig, UserService};
+use domain::testing::{FixedSecrets, PlainTextHasher};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -27,47 +23,11 @@ use uuid::Uuid;
 // Fixtures
 // ---------------------------------------------------------------------------------------
 
-/// Reversible "hash": enough to exercise login without argon2's cost.
-#[derive(Debug)]
-struct FakeHasher;
-
-#[async_trait]
-impl PasswordHasher for FakeHasher {
-    async fn hash(&self, password: &PlainPassword) -> Result<PasswordHash, HashError> {
-        Ok(PasswordHash::new(format!("fake${}", password.expose())))
-    }
-
-    async fn verify(
-        &self,
-        password: &PlainPassword,
-        hash: &PasswordHash,
-    ) -> Result<bool, HashError> {
-        Ok(hash.as_str().strip_prefix("fake$") == Some(password.expose()))
-    }
-
-    fn needs_rehash(&self, _hash: &PasswordHash) -> bool {
-        false
-    }
-
-    fn dummy_hash(&self) -> PasswordHash {
-        PasswordHash::new("fake$\u{0}dummy")
-    }
-}
-
-#[derive(Debug)]
-struct FixedSecrets;
-
-impl SecretGenerator for FixedSecrets {
-    fn temporary_password(&self) -> PlainPassword {
-        PlainPassword::new("Tmp-9f8e7d6c5b4a-Qz!").unwrap()
-    }
-}
-
 fn state_over(repo: Arc<dyn UserRepository>) -> web::Data<AppState> {
     let users = UserService::new(
         Ports {
             repo,
-            hasher: Arc::new(FakeHasher),
+            hasher: Arc::new(PlainTextHasher::default()),
             clock: Arc::new(SystemClock::new()),
             ids: Arc::new(UuidV4Ids),
             secrets: Arc::new(FixedSecrets),

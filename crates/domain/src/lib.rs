@@ -10,6 +10,7 @@
 //!   `IdGenerator`, `SecretGenerator`); mockall mocks behind the `mocks` feature.
 //! - [`service`]: [`service::UserService`], one method per use case of both HTTP dialects.
 //! - [`error`]: [`error::DomainError`] and its stable codes.
+//! - `testing` (feature `mocks`): fast fakes of the ports for tests.
 //!
 //! This crate depends on no web framework, database driver, hashing library or async
 //! runtime: adapters point at it, never the reverse.
@@ -19,5 +20,7 @@ pub mod model;
 pub mod policy;
 pub mod ports;
 pub mod service;
+#[cfg(any(test, feature = "mocks"))]
+pub mod testing;
 
 pub use error::DomainError;

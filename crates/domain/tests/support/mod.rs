@@ -7,50 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adapters_memory::InMemoryUserRepository;
-use async_trait::async_trait;
-use domain::model::{
-    Actor, Email, FullName, Login, PasswordHash, PlainPassword, Role, User, UserId,
-};
-use domain::ports::{
-    Clock, HashError, IdGenerator, PasswordHasher, SecretGenerator, UserRepository,
-};
+use domain::model::{Actor, Email, FullName, Login, PlainPassword, Role, User, UserId};
+use domain::ports::{Clock, IdGenerator, UserRepository};
 use domain::service::{NewUser, Ports, ServiceConfig, UserService};
+pub use domain::testing::{FixedSecrets, PlainTextHasher};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// A hasher whose "hash" is readable, with a counter of verifications. Hashes starting
-/// with `legacy$` count as outdated, like bcrypt ones.
-#[derive(Debug, Default)]
-pub struct FakeHasher {
-    pub verifies: AtomicU64,
-    pub hashes: AtomicU64,
-}
-
-#[async_trait]
-impl PasswordHasher for FakeHasher {
-    async fn hash(&self, password: &PlainPassword) -> Result<PasswordHash, HashError> {
-        self.hashes.fetch_add(1, Ordering::SeqCst);
-        Ok(PasswordHash::new(format!("fake${}", password.expose())))
-    }
-    async fn verify(
-        &self,
-        password: &PlainPassword,
-        hash: &PasswordHash,
-    ) -> Result<bool, HashError> {
-        self.verifies.fetch_add(1, Ordering::SeqCst);
-        let stored = hash.as_str();
-        let plain = stored
-            .strip_prefix("fake$")
-            .or_else(|| stored.strip_prefix("legacy$"));
-        Ok(plain == Some(password.expose()))
-    }
-    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
-        !hash.as_str().starts_with("fake$")
-    }
-    fn dummy_hash(&self) -> PasswordHash {
-        PasswordHash::new("fake$\u{0}dummy")
-    }
-}
 
 /// A clock that only moves when told.
 #[derive(Debug)]
@@ -79,16 +41,7 @@ impl IdGenerator for SeqIds {
     }
 }
 
-pub const TEMPORARY: &str = "Tmp-Generated-Secret-42";
-
-#[derive(Debug, Default)]
-pub struct FixedSecrets;
-
-impl SecretGenerator for FixedSecrets {
-    fn temporary_password(&self) -> PlainPassword {
-        PlainPassword::new(TEMPORARY).unwrap()
-    }
-}
+pub const TEMPORARY: &str = domain::testing::TEMPORARY_PASSWORD;
 
 pub const ADMIN_PW: &str = "Admin-Pass-2024!";
 pub const USER_PW: &str = "User-Pass-2024!";
@@ -96,7 +49,7 @@ pub const USER_PW: &str = "User-Pass-2024!";
 pub struct World {
     pub service: UserService,
     pub repo: Arc<InMemoryUserRepository>,
-    pub hasher: Arc<FakeHasher>,
+    pub hasher: Arc<PlainTextHasher>,
     pub clock: Arc<TestClock>,
     /// An active ADMIN with its first password already changed.
     pub admin: Actor,
@@ -125,7 +78,7 @@ impl World {
 
     pub async fn with_config(config: ServiceConfig) -> Self {
         let repo = Arc::new(InMemoryUserRepository::new());
-        let hasher = Arc::new(FakeHasher::default());
+        let hasher = Arc::new(PlainTextHasher::default());
         let clock = Arc::new(TestClock(Mutex::new(
             OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap(),
         )));
