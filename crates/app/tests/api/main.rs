@@ -1,0 +1,46 @@
+//! End-to-end suite: the real `users-service` binary, driven over HTTP as a client would
+//! (zero2prod's `tests/api`). Every test starts its own process (port 0, its own store,
+//! see [`helpers`]), so tests never share users or state and run in parallel.
+//!
+//! Store: `USERS_E2E_STORE=memory|embedded|mongo` (default `memory`), e.g.
+//! `USERS_E2E_STORE=embedded cargo test -p app --test api`.
+//! Keep the service's output of every app: `USERS_E2E_KEEP_LOGS=1` (kept anyway on failure).
+//!
+//! # Layout
+//! - [`helpers`]: `spawn_app()`, `TestApp` (typed request helpers, fixtures), `Response`
+//!   (assertions on both dialects' shapes). Every response is checked for "no 5xx" and
+//!   `X-Request-Id`.
+//! - [`v1_routes`], [`fr_routes`]: every route of SPEC §3.1 and §3.2, exact bodies, statuses,
+//!   envelopes and headers.
+//! - [`permissions`]: the permission matrix, 9 roles × 7 actions.
+//! - [`admin_rules`]: rule 8 (only an ADMIN touches an ADMIN, no self block/delete, last ADMIN).
+//! - [`first_login`]: rule 5 (the first-login restriction) and the fresh token after a change.
+//! - [`blocking`]: block/unblock and password reset.
+//! - [`concurrency`]: races on one identity, on failed logins and on updates.
+//! - [`lockout`]: rule 9, brute-force lockout.
+//! - [`tokens`]: logout and token attacks (SPEC §3.4).
+//! - [`hostile_input`]: mass assignment, malformed, oversized and injection-shaped bodies,
+//!   unknown routes and ids.
+//! - [`ops`]: `/health`, `/ready`, `/metrics`, `/openapi.json`, `/docs`, `X-Request-Id`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly, with the response in the message"
+)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod helpers;
+
+mod admin_rules;
+mod blocking;
+mod concurrency;
+mod first_login;
+mod fr_routes;
+mod hostile_input;
+mod lockout;
+mod ops;
+mod permissions;
+mod tokens;
+mod v1_routes;
