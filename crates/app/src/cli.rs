@@ -23,7 +23,7 @@ Configuration, each layer overriding the previous one:
   3. <config-dir>/$USERS_ENV.toml  optional, e.g. USERS_ENV=production
   4. environment variables USERS__<SECTION>__<KEY>, two underscores each:
        USERS__SERVER__PORT=8080              (port 0 picks a free port)
-       USERS__DATABASE__KIND=memory
+       USERS__DATABASE__KIND=embedded        (default; or memory, mongo)
        USERS__AUTH__JWT_SECRET=\"$(openssl rand -hex 32)\"
        USERS__BOOTSTRAP__ADMIN_LOGIN=admin USERS__BOOTSTRAP__ADMIN_PASSWORD='...'
        USERS__LOG__FORMAT=json               RUST_LOG=debug overrides log.level
@@ -92,7 +92,7 @@ pub enum Command {
     /// Hash a password read from standard input and print the PHC string
     #[command(long_about = HASH_PASSWORD_ABOUT)]
     HashPassword,
-    /// Apply pending store migrations (none for the memory store)
+    /// Apply pending store migrations (MongoDB; the memory and embedded stores have none)
     Migrate,
     /// Validate the configuration and print the effective values, secrets masked as "***"
     CheckConfig(CheckConfigArgs),

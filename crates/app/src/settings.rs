@@ -108,18 +108,18 @@ impl Default for ServerSettings {
 #[serde(rename_all = "lowercase")]
 pub enum DatabaseKind {
     /// In the process memory: lost at exit (tests, demos).
-    #[default]
     Memory,
-    /// Embedded persistent store (redb) in `database.path`.
+    /// Embedded persistent store (redb) in `database.path`: the zero-setup default.
+    #[default]
     Embedded,
     /// MongoDB at `database.url`, database `database.name`.
     Mongo,
 }
 
 impl DatabaseKind {
-    /// The kinds this build can actually open. The storage work adds `Embedded` and
-    /// `Mongo` here when their adapters land (and wires them in `startup::build_store`).
-    pub const AVAILABLE: &'static [DatabaseKind] = &[DatabaseKind::Memory];
+    /// The kinds this build can actually open. `Mongo` joins when its adapter is wired in
+    /// `startup::build_store`.
+    pub const AVAILABLE: &'static [DatabaseKind] = &[DatabaseKind::Memory, DatabaseKind::Embedded];
 
     /// The configuration value.
     pub fn as_str(self) -> &'static str {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use adapters_http::AppState;
 use adapters_http::token::{TokenService, TokenSettings};
+use adapters_embedded::EmbeddedUserRepository;
 use adapters_memory::InMemoryUserRepository;
 use adapters_password::{Hasher, OsSecretGenerator};
 use domain::DomainError;
@@ -112,9 +113,20 @@ pub async fn build_store(
 ) -> Result<Arc<dyn UserRepository>, StartupError> {
     match database.kind {
         DatabaseKind::Memory => Ok(Arc::new(InMemoryUserRepository::new())),
-        kind @ (DatabaseKind::Embedded | DatabaseKind::Mongo) => {
-            Err(StartupError::StoreNotAvailable(kind))
+        DatabaseKind::Embedded => {
+            let path = database.path.clone();
+            let failed = |reason: String| StartupError::Store {
+                kind: DatabaseKind::Embedded,
+                reason,
+            };
+            // Opening reads and may create the file: keep it off the async executor.
+            let repo = tokio::task::spawn_blocking(move || EmbeddedUserRepository::open(path))
+                .await
+                .map_err(|e| failed(e.to_string()))?
+                .map_err(|e| failed(e.to_string()))?;
+            Ok(Arc::new(repo))
         }
+        kind @ DatabaseKind::Mongo => Err(StartupError::StoreNotAvailable(kind)),
     }
 }
 

@@ -69,7 +69,7 @@ fn without_files_or_variables_the_documented_defaults_apply() {
     assert_eq!(s.server.host, "0.0.0.0");
     assert_eq!(s.server.port, 3003);
     assert!(s.server.workers >= 1);
-    assert_eq!(s.database.kind, DatabaseKind::Memory);
+    assert_eq!(s.database.kind, DatabaseKind::Embedded);
     assert_eq!(s.database.path, PathBuf::from("./data/users.redb"));
     assert_eq!(s.database.name, "users");
     assert!(s.auth.jwt_secret.is_none());
@@ -185,7 +185,7 @@ fn an_unknown_database_kind_names_database_kind() {
 
 #[test]
 fn stores_not_in_this_build_are_refused_clearly() {
-    for kind in ["embedded", "mongo"] {
+    for kind in ["mongo"] {
         let e = error(&[
             ("USERS__DATABASE__KIND", kind),
             ("USERS__DATABASE__URL", "mongodb://localhost:27017"),

@@ -261,3 +261,31 @@ fn sigterm_stops_the_service_gracefully_with_exit_code_0() {
 
     assert!(status.success(), "{status:?}\n{}", app.logs());
 }
+
+#[test]
+fn the_default_embedded_store_keeps_accounts_across_a_restart() {
+    let dir = std::env::temp_dir().join(format!("users-service-smoke-{}", std::process::id()));
+    let path = dir.join("nested").join("users.redb");
+    let path_str = path.to_str().unwrap().to_owned();
+    let env = [
+        ("USERS__DATABASE__KIND", "embedded"),
+        ("USERS__DATABASE__PATH", path_str.as_str()),
+    ];
+    let registration = json!({
+        "email": "ada@example.com", "username": "Ada Lovelace", "password": "Analytical-Engine-1843"
+    });
+    let login = json!({"email": "ADA@example.com", "password": "Analytical-Engine-1843"});
+
+    let mut first = spawn_app(&env);
+    assert_eq!(first.post_json("/api/v1/auth/register", &registration).status, 201);
+    assert!(first.terminate(Duration::from_secs(10)).is_some_and(|s| s.success()));
+    assert!(path.exists(), "the store file is created, parent directories included");
+
+    let second = spawn_app(&env);
+    let response = second.post_json("/api/v1/auth/login", &login);
+    assert_eq!(response.status, 200, "{}", response.body);
+    let again = second.post_json("/api/v1/auth/register", &registration);
+    assert_eq!(again.status, 409, "uniqueness survives the restart: {}", again.body);
+    drop(second);
+    let _ = std::fs::remove_dir_all(&dir);
+}
