@@ -1,0 +1,484 @@
+//! `MongoUserRepository`: the `UserRepository` port over one MongoDB database.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bson::{Bson, Document, RawDocumentBuf, doc};
+use domain::error::UniqueField;
+use domain::model::{Email, Login, Role, User, UserId};
+use domain::ports::{Page, PageRequest, RepoError, UserFilter, UserRepository};
+use futures::TryStreamExt;
+use mongodb::options::{ClientOptions, ReturnDocument};
+use mongodb::{Client, Collection, Database};
+use time::OffsetDateTime;
+
+use crate::document::{UserDocument, bson_date, field, id_key, user_from_raw};
+use crate::error::{UniqueKey, WriteError, repo_error, timed_out};
+use crate::migrate::{MigrationError, MigrationReport, Migrator};
+use crate::query;
+use crate::write_gate::WriteGate;
+
+/// The collection of users.
+pub const USERS_COLLECTION: &str = "users";
+
+/// Largest page `list` reads, whatever the caller asks: a bound on memory and on the
+/// time of one request (the HTTP layer's own limit is far below it).
+pub const MAX_PAGE: u32 = 10_000;
+
+/// Times a write is attempted when a duplicate key cannot be attributed to a field
+/// because the user holding it disappeared in between (see `attribute`).
+const WRITE_ATTEMPTS: usize = 3;
+
+/// Bounds of every call, so that a store that is down or hangs costs a request about two
+/// seconds, not a stuck worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MongoOptions {
+    /// How long an operation waits for a usable server (the store is down: the call
+    /// fails after this). Used unless the URI sets `serverSelectionTimeoutMS`.
+    pub server_selection_timeout: Duration,
+    /// TCP and TLS connection set-up. Used unless the URI sets `connectTimeoutMS`.
+    pub connect_timeout: Duration,
+    /// Upper bound of a whole repository call (waiting for a server, this process's other
+    /// writes to the same user, the round trips): a server that accepts connections but
+    /// does not answer fails the call after this.
+    pub operation_timeout: Duration,
+}
+
+impl Default for MongoOptions {
+    fn default() -> Self {
+        Self {
+            server_selection_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(2),
+            // Above the server selection timeout, so that a store that is down reports
+            // the driver's own, more precise, error.
+            operation_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Users in the `users` collection of one MongoDB (or FerretDB) database.
+///
+/// Cheap to clone: clones share the driver's connection pool and the write gate.
+#[derive(Clone, Debug)]
+pub struct MongoUserRepository {
+    db: Database,
+    users: Collection<Document>,
+    /// The same collection, read as raw BSON (see `document::user_from_raw`).
+    raw_users: Collection<RawDocumentBuf>,
+    gate: std::sync::Arc<WriteGate>,
+    operation_timeout: Duration,
+}
+
+impl MongoUserRepository {
+    /// Prepares a client for `uri` and the database `db_name`, with the default bounds.
+    ///
+    /// Does no network I/O: the driver connects lazily and reconnects by itself, so this
+    /// succeeds while the server is down; [`UserRepository::ping`] tells whether it
+    /// answers.
+    ///
+    /// # Errors
+    /// `RepoError::Other` when the URI or the database name is invalid.
+    pub async fn connect(uri: &str, db_name: &str) -> Result<Self, RepoError> {
+        Self::connect_with(uri, db_name, MongoOptions::default()).await
+    }
+
+    /// [`connect`](Self::connect) with explicit bounds.
+    ///
+    /// # Errors
+    /// `RepoError::Other` when the URI or the database name is invalid.
+    pub async fn connect_with(
+        uri: &str,
+        db_name: &str,
+        options: MongoOptions,
+    ) -> Result<Self, RepoError> {
+        check_database_name(db_name)?;
+        // The driver's message names the offending part, never the password.
+        let mut client_options = ClientOptions::parse(uri)
+            .await
+            .map_err(|e| RepoError::Other(format!("invalid MongoDB connection string: {e}")))?;
+        client_options
+            .server_selection_timeout
+            .get_or_insert(options.server_selection_timeout);
+        client_options
+            .connect_timeout
+            .get_or_insert(options.connect_timeout);
+        client_options
+            .app_name
+            .get_or_insert_with(|| "users-service".to_owned());
+        let client = Client::with_options(client_options)
+            .map_err(|e| RepoError::Other(format!("cannot create the MongoDB client: {e}")))?;
+        let db = client.database(db_name);
+        Ok(Self {
+            users: db.collection(USERS_COLLECTION),
+            raw_users: db.collection(USERS_COLLECTION),
+            db,
+            gate: std::sync::Arc::new(WriteGate::new()),
+            operation_timeout: options.operation_timeout,
+        })
+    }
+
+    /// The database this repository works in (for the migration runner, and for tests
+    /// that inspect raw documents).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Applies the embedded migrations that this database lacks (see [`crate::migrate`]).
+    ///
+    /// # Errors
+    /// See [`MigrationError`].
+    pub async fn migrate(&self) -> Result<MigrationReport, MigrationError> {
+        Migrator::embedded().run(&self.db).await
+    }
+
+    /// Runs `work` within the operation bound.
+    async fn bounded<T>(
+        &self,
+        operation: &str,
+        work: impl Future<Output = Result<T, RepoError>>,
+    ) -> Result<T, RepoError> {
+        tokio::time::timeout(self.operation_timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(timed_out(operation, self.operation_timeout)))
+    }
+
+    async fn find_one(&self, filter: Document) -> Result<Option<User>, RepoError> {
+        let found = self
+            .raw_users
+            .find_one(filter)
+            .await
+            .map_err(|e| repo_error(&e))?;
+        found.as_deref().map(user_from_raw).transpose()
+    }
+
+    /// Whether some document matches `filter`.
+    async fn exists(&self, filter: Document) -> Result<bool, RepoError> {
+        let found = self
+            .users
+            .find_one(filter)
+            .projection(doc! { field::ID: 1 })
+            .await
+            .map_err(|e| repo_error(&e))?;
+        Ok(found.is_some())
+    }
+
+    /// After a conditional write matched nothing: `NotFound` when the user is gone,
+    /// `VersionMismatch` when only the condition on the version failed.
+    async fn missing_or_stale(&self, id: UserId) -> RepoError {
+        match self.exists(query::by_id(id)).await {
+            Ok(true) => RepoError::VersionMismatch,
+            Ok(false) => RepoError::NotFound,
+            Err(e) => e,
+        }
+    }
+
+    /// Names the field of a duplicate key that `user`'s write ran into.
+    ///
+    /// When the error named the index (MongoDB), that is the answer. Otherwise (FerretDB
+    /// on insert), the store is asked who else holds the login, then the e-mail. `None`
+    /// when nobody does any more (the holder was deleted meanwhile): the caller tries the
+    /// write again.
+    async fn attribute(
+        &self,
+        key: Option<UniqueKey>,
+        user: &User,
+    ) -> Result<Option<RepoError>, RepoError> {
+        match key {
+            Some(UniqueKey::Login) => return Ok(Some(RepoError::Conflict(UniqueField::Login))),
+            Some(UniqueKey::Email) => return Ok(Some(RepoError::Conflict(UniqueField::Email))),
+            Some(UniqueKey::Id) => return Ok(Some(duplicate_id(user.id))),
+            None => {}
+        }
+        let others = doc! { "$ne": id_key(user.id) };
+        let login_taken = doc! { field::LOGIN_LC: user.login.key(), field::ID: others.clone() };
+        if self.exists(login_taken).await? {
+            return Ok(Some(RepoError::Conflict(UniqueField::Login)));
+        }
+        if let Some(email) = &user.email {
+            let email_taken = doc! { field::EMAIL_LC: email.key(), field::ID: others };
+            if self.exists(email_taken).await? {
+                return Ok(Some(RepoError::Conflict(UniqueField::Email)));
+            }
+        }
+        if self.exists(query::by_id(user.id)).await? {
+            return Ok(Some(duplicate_id(user.id)));
+        }
+        Ok(None)
+    }
+
+    /// `update_one` on one user, under the write gate; `NotFound` when it matched nothing.
+    async fn update_existing(&self, id: UserId, update: Document) -> Result<(), RepoError> {
+        let _turn = self.gate.enter(id).await;
+        let result = self
+            .users
+            .update_one(query::by_id(id), update)
+            .await
+            .map_err(|e| repo_error(&e))?;
+        if result.matched_count == 0 {
+            Err(RepoError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn failed_logins_of(&self, id: UserId) -> Result<Option<u32>, RepoError> {
+        let found = self
+            .users
+            .find_one(query::by_id(id))
+            .projection(doc! { field::FAILED_LOGINS: 1 })
+            .await
+            .map_err(|e| repo_error(&e))?;
+        found.map(|d| failed_logins(&d)).transpose()
+    }
+}
+
+/// The same id inserted twice: ids come from the `IdGenerator`, so this is a caller bug,
+/// not a conflict a user could resolve.
+fn duplicate_id(id: UserId) -> RepoError {
+    RepoError::Other(format!("user id {id} already stored"))
+}
+
+/// The counter in a (projected) document, which may hold a 32- or 64-bit integer.
+fn failed_logins(doc: &Document) -> Result<u32, RepoError> {
+    let value = match doc.get(field::FAILED_LOGINS) {
+        Some(Bson::Int64(n)) => Some(*n),
+        Some(Bson::Int32(n)) => Some(i64::from(*n)),
+        _ => None,
+    };
+    value
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| RepoError::Other(format!("corrupt failed_logins in user document {doc}")))
+}
+
+/// MongoDB's rules for database names, checked once at start-up rather than failing every
+/// call later.
+fn check_database_name(name: &str) -> Result<(), RepoError> {
+    const FORBIDDEN: &[char] = &['/', '\\', '.', ' ', '"', '$', '*', '<', '>', ':', '|', '?'];
+    if name.is_empty() || name.len() > 63 || name.contains(FORBIDDEN) || name.contains('\0') {
+        return Err(RepoError::Other(format!(
+            "invalid MongoDB database name {name:?}: 1 to 63 bytes, none of / \\ . space \" $ * < > : | ?"
+        )));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl UserRepository for MongoUserRepository {
+    async fn insert(&self, user: &User) -> Result<(), RepoError> {
+        let document = UserDocument::try_from(user)?.to_bson()?;
+        self.bounded("insert", async {
+            for _ in 0..WRITE_ATTEMPTS {
+                // The unique indexes check login and e-mail atomically with the write.
+                let key = match self.users.insert_one(document.clone()).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) => match WriteError::from(e) {
+                        WriteError::Duplicate(key) => key,
+                        WriteError::Repo(e) => return Err(e),
+                    },
+                };
+                if let Some(conflict) = self.attribute(key, user).await? {
+                    return Err(conflict);
+                }
+            }
+            Err(RepoError::Other(
+                "insert kept hitting a duplicate key that no stored user holds".to_owned(),
+            ))
+        })
+        .await
+    }
+
+    async fn get(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        self.bounded("get", self.find_one(query::by_id(id))).await
+    }
+
+    async fn find_by_login(&self, login: &Login) -> Result<Option<User>, RepoError> {
+        let filter = doc! { field::LOGIN_LC: login.key() };
+        self.bounded("find_by_login", self.find_one(filter)).await
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+        let filter = doc! { field::EMAIL_LC: email.key() };
+        self.bounded("find_by_email", self.find_one(filter)).await
+    }
+
+    async fn update(&self, user: &User, expected_version: u64) -> Result<(), RepoError> {
+        let operators = UserDocument::try_from(user)?.update_operators()?;
+        self.bounded("update", async {
+            let _turn = self.gate.enter(user.id).await;
+            // No stored version exceeds i64::MAX (writes refuse it), so such an expected
+            // version can only be stale, or the user missing.
+            let Ok(expected) = i64::try_from(expected_version) else {
+                return Err(self.missing_or_stale(user.id).await);
+            };
+            let mut filter = query::by_id(user.id);
+            filter.insert(field::VERSION, expected);
+            for _ in 0..WRITE_ATTEMPTS {
+                // `$set` of the profile only: the login bookkeeping is never written here,
+                // so a concurrent failed-login increment survives.
+                let key = match self
+                    .users
+                    .update_one(filter.clone(), operators.clone())
+                    .await
+                {
+                    Ok(result) if result.matched_count == 0 => {
+                        return Err(self.missing_or_stale(user.id).await);
+                    }
+                    Ok(_) => return Ok(()),
+                    Err(e) => match WriteError::from(e) {
+                        WriteError::Duplicate(key) => key,
+                        WriteError::Repo(e) => return Err(e),
+                    },
+                };
+                if let Some(conflict) = self.attribute(key, user).await? {
+                    return Err(conflict);
+                }
+            }
+            Err(RepoError::Other(
+                "update kept hitting a duplicate key that no other user holds".to_owned(),
+            ))
+        })
+        .await
+    }
+
+    async fn delete(&self, id: UserId) -> Result<(), RepoError> {
+        self.bounded("delete", async {
+            let _turn = self.gate.enter(id).await;
+            let result = self
+                .users
+                .delete_one(query::by_id(id))
+                .await
+                .map_err(|e| repo_error(&e))?;
+            if result.deleted_count == 0 {
+                Err(RepoError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, RepoError> {
+        let filter = query::list_filter(filter);
+        self.bounded("list", async {
+            let total = self
+                .users
+                .count_documents(filter.clone())
+                .await
+                .map_err(|e| repo_error(&e))?;
+            // MongoDB reads `limit(0)` as "no limit", and a skip beyond i64::MAX is refused:
+            // neither reaches the server.
+            if page.limit == 0 || page.offset >= total {
+                return Ok(Page {
+                    items: Vec::new(),
+                    total,
+                });
+            }
+            let cursor = self
+                .raw_users
+                .find(filter)
+                .sort(query::list_order())
+                .skip(page.offset)
+                .limit(i64::from(page.limit.min(MAX_PAGE)))
+                .await
+                .map_err(|e| repo_error(&e))?;
+            let documents: Vec<RawDocumentBuf> =
+                cursor.try_collect().await.map_err(|e| repo_error(&e))?;
+            let items = documents
+                .iter()
+                .map(|raw| user_from_raw(raw))
+                .collect::<Result<_, _>>()?;
+            Ok(Page { items, total })
+        })
+        .await
+    }
+
+    async fn count_active_admins(&self) -> Result<u64, RepoError> {
+        let filter = doc! {
+            field::ROLE: Role::Admin.code(),
+            field::ACTIVE: true,
+            field::BLOCKED: false,
+        };
+        self.bounded("count_active_admins", async {
+            self.users
+                .count_documents(filter)
+                .await
+                .map_err(|e| repo_error(&e))
+        })
+        .await
+    }
+
+    async fn record_failed_login(&self, id: UserId) -> Result<u32, RepoError> {
+        self.bounded("record_failed_login", async {
+            let _turn = self.gate.enter(id).await;
+            // Atomic increment that returns the new count. The condition keeps the counter
+            // within u32: at u32::MAX it saturates (nothing matches, the read below
+            // returns the stored maximum) instead of storing a value the domain cannot hold.
+            let mut filter = query::by_id(id);
+            filter.insert(field::FAILED_LOGINS, doc! { "$lt": i64::from(u32::MAX) });
+            let updated = self
+                .users
+                .find_one_and_update(filter, doc! { "$inc": { field::FAILED_LOGINS: 1_i64 } })
+                .return_document(ReturnDocument::After)
+                // No projection: FerretDB 1.x refuses `fields` in findAndModify.
+                .await
+                .map_err(|e| repo_error(&e))?;
+            match updated {
+                Some(document) => failed_logins(&document),
+                None => self.failed_logins_of(id).await?.ok_or(RepoError::NotFound),
+            }
+        })
+        .await
+    }
+
+    async fn lock(&self, id: UserId, until: OffsetDateTime) -> Result<(), RepoError> {
+        let update = doc! {
+            "$set": { field::LOCKED_UNTIL: bson_date(until)?, field::FAILED_LOGINS: 0_i64 },
+        };
+        self.bounded("lock", self.update_existing(id, update)).await
+    }
+
+    async fn clear_failures(
+        &self,
+        id: UserId,
+        last_login_at: Option<OffsetDateTime>,
+    ) -> Result<(), RepoError> {
+        let mut set = doc! { field::FAILED_LOGINS: 0_i64 };
+        if let Some(at) = last_login_at {
+            set.insert(field::LAST_LOGIN_AT, bson_date(at)?);
+        }
+        let update = doc! { "$set": set, "$unset": { field::LOCKED_UNTIL: "" } };
+        self.bounded("clear_failures", self.update_existing(id, update))
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.bounded("ping", async {
+            self.db
+                .run_command(doc! { "ping": 1 })
+                .await
+                .map(drop)
+                .map_err(|e| repo_error(&e))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_follow_mongodb_rules() {
+        for good in ["users", "test_0123abcd", "Users-2"] {
+            assert_eq!(check_database_name(good), Ok(()), "{good}");
+        }
+        let long = "x".repeat(64);
+        for bad in ["", "a.b", "a b", "a/b", "a$b", "a\0b", long.as_str()] {
+            assert!(
+                matches!(check_database_name(bad), Err(RepoError::Other(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Shared by the integration tests: where the MongoDB server is, and fresh databases
+//! that are dropped afterwards, so that tests run in parallel against one server.
+//!
+//! `USERS_TEST_MONGODB_URI` names the server. Unset: with `USERS_TEST_REQUIRE_MONGODB=1`
+//! (CI) every test fails loudly; otherwise each prints "skipped" and passes.
+
+// Test code: a failed `expect` is the failure report. Not every test file uses every helper.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use adapters_mongo::{MongoOptions, MongoUserRepository};
+use async_trait::async_trait;
+use domain::model::{Email, Login, User, UserId};
+use domain::ports::{Page, PageRequest, RepoError, UserFilter, UserRepository};
+use mongodb::Database;
+use time::OffsetDateTime;
+
+/// The server's URI, or `None` after printing why the test is skipped.
+///
+/// # Panics
+/// When the URI is unset but `USERS_TEST_REQUIRE_MONGODB=1`.
+pub fn server_uri() -> Option<String> {
+    match std::env::var("USERS_TEST_MONGODB_URI") {
+        Ok(uri) if !uri.trim().is_empty() => Some(uri),
+        _ if std::env::var("USERS_TEST_REQUIRE_MONGODB").as_deref() == Ok("1") => {
+            panic!(
+                "USERS_TEST_REQUIRE_MONGODB=1 but USERS_TEST_MONGODB_URI is unset: \
+                 the MongoDB tests must run here (start one with scripts/ferretdb.sh)"
+            )
+        }
+        _ => {
+            eprintln!("skipped: set USERS_TEST_MONGODB_URI");
+            None
+        }
+    }
+}
+
+/// A database name no other test uses.
+pub fn fresh_name() -> String {
+    format!("test_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A repository on a fresh database, NOT migrated.
+pub async fn unmigrated_repo(uri: &str) -> TestRepo {
+    let name = fresh_name();
+    let repo = MongoUserRepository::connect_with(uri, &name, test_options())
+        .await
+        .expect("connect");
+    TestRepo {
+        repo,
+        uri: uri.to_owned(),
+        name,
+    }
+}
+
+/// A repository on a fresh, migrated database: what the service runs on.
+pub async fn fresh_repo(uri: &str) -> TestRepo {
+    let repo = unmigrated_repo(uri).await;
+    repo.migrate().await.expect("migrations apply");
+    repo
+}
+
+/// Test bounds: generous, because the contract's concurrency cases queue up to fifty
+/// writes to one user behind each other on a shared two-core machine.
+fn test_options() -> MongoOptions {
+    MongoOptions {
+        operation_timeout: std::time::Duration::from_secs(20),
+        ..MongoOptions::default()
+    }
+}
+
+/// A `MongoUserRepository` whose database is dropped when the test is done with it.
+#[derive(Debug)]
+pub struct TestRepo {
+    repo: MongoUserRepository,
+    uri: String,
+    name: String,
+}
+
+impl TestRepo {
+    pub fn database(&self) -> &Database {
+        self.repo.database()
+    }
+
+    pub fn inner(&self) -> &MongoUserRepository {
+        &self.repo
+    }
+
+    pub async fn migrate(
+        &self,
+    ) -> Result<adapters_mongo::MigrationReport, adapters_mongo::MigrationError> {
+        self.repo.migrate().await
+    }
+}
+
+impl Drop for TestRepo {
+    /// Drops the database from a thread of its own, with its own runtime and client: `Drop`
+    /// cannot await, and the test's runtime may be shutting down. Best effort: a leftover
+    /// `test_…` database is harmless.
+    fn drop(&mut self) {
+        let uri = self.uri.clone();
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let client = mongodb::Client::with_uri_str(&uri).await.ok()?;
+                client.database(&name).drop().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// Delegation, so that the contract suite runs on the real adapter.
+#[async_trait]
+impl UserRepository for TestRepo {
+    async fn insert(&self, user: &User) -> Result<(), RepoError> {
+        self.repo.insert(user).await
+    }
+    async fn get(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        self.repo.get(id).await
+    }
+    async fn find_by_login(&self, login: &Login) -> Result<Option<User>, RepoError> {
+        self.repo.find_by_login(login).await
+    }
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+        self.repo.find_by_email(email).await
+    }
+    async fn update(&self, user: &User, expected_version: u64) -> Result<(), RepoError> {
+        self.repo.update(user, expected_version).await
+    }
+    async fn delete(&self, id: UserId) -> Result<(), RepoError> {
+        self.repo.delete(id).await
+    }
+    async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, RepoError> {
+        self.repo.list(filter, page).await
+    }
+    async fn count_active_admins(&self) -> Result<u64, RepoError> {
+        self.repo.count_active_admins().await
+    }
+    async fn record_failed_login(&self, id: UserId) -> Result<u32, RepoError> {
+        self.repo.record_failed_login(id).await
+    }
+    async fn lock(&self, id: UserId, until: OffsetDateTime) -> Result<(), RepoError> {
+        self.repo.lock(id, until).await
+    }
+    async fn clear_failures(
+        &self,
+        id: UserId,
+        last_login_at: Option<OffsetDateTime>,
+    ) -> Result<(), RepoError> {
+        self.repo.clear_failures(id, last_login_at).await
+    }
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.repo.ping().await
+    }
+}
