@@ -4,7 +4,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
+use actix_web::error::{PathError, QueryPayloadError, UrlencodedError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -190,40 +190,6 @@ impl<D: Dialect> ResponseError for ApiError<D> {
     }
 }
 
-/// Classifies a body the JSON extractor refused: 413 too big, 415 not JSON, 400 not
-/// parseable, 422 parseable but not the expected shape (wrong type, unknown or missing field).
-pub(crate) fn json_error<D: Dialect>(err: &JsonPayloadError) -> ApiError<D> {
-    match err {
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-            )
-        }
-        JsonPayloadError::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "request body must be application/json",
-        ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::validation(vec![Detail {
-            field: field_of_serde_message(&e.to_string()),
-            code: "INVALID_FIELD",
-            message: e.to_string(),
-        }]),
-        JsonPayloadError::Deserialize(e) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_JSON",
-            format!("malformed JSON: {e}"),
-        ),
-        _ => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_BODY",
-            "the request body could not be read",
-        ),
-    }
-}
-
 /// Best effort: serde names the offending field in backquotes ("unknown field `is_admin`").
 fn field_of_serde_message(message: &str) -> String {
     message
@@ -231,13 +197,6 @@ fn field_of_serde_message(message: &str) -> String {
         .nth(1)
         .map(str::to_owned)
         .unwrap_or_default()
-}
-
-/// JSON body extraction for dialect `D`: 64 KiB limit, errors in the dialect's shape.
-pub fn json_config<D: Dialect>() -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(MAX_BODY_BYTES)
-        .error_handler(|err, _req: &HttpRequest| json_error::<D>(&err).into())
 }
 
 /// Form body extraction (OAuth2 password form of v1 login), same rules as JSON.

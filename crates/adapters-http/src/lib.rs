@@ -5,6 +5,7 @@
 //! - [`server`]: builds the actix application from an [`AppState`] and runs it on a bound listener.
 //! - [`v1`]: dialect v1 (`/api/v1/...`, FastAPI-style bodies).
 //! - [`fr`]: dialect fr (`/api/auth/login`, `/api/utilisateurs...`, `{success, data}` envelope).
+//! - [`body`]: the JSON body extractor (size limit, content type, field-naming errors).
 //! - [`dialect`]: how each dialect names fields and shapes errors.
 //! - [`error`]: the single mapping from domain errors and malformed requests to statuses and codes.
 //! - [`extract`]: the authentication extractor (Bearer → JWT → stored user).
@@ -15,6 +16,7 @@
 //! - [`ops`]: `/health`, `/ready`, `/metrics`.
 //! - [`openapi`]: `/openapi.json` (OpenAPI 3.1, both dialects) and the `/docs` page.
 
+pub mod body;
 pub mod dialect;
 pub mod error;
 pub mod extract;

@@ -185,7 +185,8 @@ fn an_unknown_database_kind_names_database_kind() {
 
 #[test]
 fn stores_not_in_this_build_are_refused_clearly() {
-    for kind in ["mongo"] {
+    {
+        let kind = "mongo";
         let e = error(&[
             ("USERS__DATABASE__KIND", kind),
             ("USERS__DATABASE__URL", "mongodb://localhost:27017"),

@@ -65,6 +65,47 @@ async fn rule1_email_is_unique_ignoring_case() {
     assert_eq!(err.code(), "EMAIL_TAKEN");
 }
 
+#[tokio::test]
+async fn rule1_a_login_cannot_be_another_users_email_nor_the_reverse() {
+    let w = World::new().await;
+    let mut agent = new_user("agent1", Role::Taxateur);
+    agent.email = Some(email("agent1@dprihkat.cd"));
+    let agent = w.service.create_user(&w.admin, agent).await.unwrap();
+
+    let err = w
+        .service
+        .create_user(&w.admin, new_user("AGENT1@dprihkat.cd", Role::Taxateur))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "LOGIN_TAKEN");
+
+    let mut other = new_user("other", Role::Taxateur);
+    other.email = Some(email("Agent1@x.io"));
+    w.service.create_user(&w.admin, other).await.unwrap();
+    let err = w
+        .service
+        .register(registration(Some("third"), "other@x.io", USER_PW))
+        .await;
+    assert!(err.is_ok(), "an unrelated address is fine: {err:?}");
+
+    // v1 registration uses the e-mail as login: the same account may hold both.
+    w.service
+        .register(registration(None, "self@x.io", USER_PW))
+        .await
+        .unwrap();
+    // An e-mail equal to another account's login is refused on update too.
+    let clash = UserUpdate {
+        email: Some(Some(email("self@x.io"))),
+        ..UserUpdate::default()
+    };
+    let err = w
+        .service
+        .update_user(&w.admin, agent.id, clash)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "EMAIL_TAKEN");
+}
+
 // ---- Rule 2: agent xor taxpayer ------------------------------------------------------------
 
 #[tokio::test]

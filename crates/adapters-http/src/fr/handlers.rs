@@ -1,10 +1,9 @@
 //! fr handlers: decode, call one use case, encode in the `{success, data}` envelope.
 //! No rule lives here.
 
-use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use domain::DomainError;
 use domain::model::{User, UserId};
 use serde::de::DeserializeOwned;
@@ -14,13 +13,15 @@ use super::dto::{
     BloquerIn, ChangePasswordIn, CreateIn, ListQuery, ListeData, LoginIn, ResetData, ResetIn,
     SessionData, UpdateIn, UtilisateurData, success,
 };
+use crate::body;
 use crate::dialect::Fr;
-use crate::error::{ApiError, MAX_BODY_BYTES, json_error};
+use crate::error::ApiError;
 use crate::extract::Authenticated;
 use crate::state::AppState;
 
 type Result<T> = std::result::Result<T, ApiError<Fr>>;
 type Auth = Authenticated<Fr>;
+type Json<T> = body::Json<T, Fr>;
 
 fn internal(e: impl std::fmt::Display) -> ApiError<Fr> {
     ApiError::from(DomainError::Internal(e.to_string()))
@@ -59,45 +60,21 @@ fn session_response(state: &AppState, user: &User) -> Result<HttpResponse> {
 }
 
 /// Reads a body that may be absent: `None` when empty (whatever the `Content-Type`), else
-/// JSON classified like the JSON extractor does (413 over 64 KiB, 415 not declared as JSON,
-/// 400 unparseable, 422 wrong shape).
+/// JSON with the same rules as [`crate::body::Json`].
 async fn optional_json<T: DeserializeOwned>(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<Option<T>> {
-    let bytes = match payload.to_bytes_limited(MAX_BODY_BYTES).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "MALFORMED_BODY",
-                "the request body could not be read",
-            ));
-        }
-        Err(_) => {
-            return Err(json_error(&JsonPayloadError::Overflow {
-                limit: MAX_BODY_BYTES,
-            }));
-        }
-    };
+    let bytes = body::read_limited(req, &mut payload.into_inner()).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let is_json = req.mime_type().ok().flatten().is_some_and(|mime| {
-        mime.type_() == actix_web::mime::APPLICATION
-            && (mime.subtype() == actix_web::mime::JSON
-                || mime.suffix() == Some(actix_web::mime::JSON))
-    });
-    if !is_json {
-        return Err(json_error(&JsonPayloadError::ContentType));
-    }
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| json_error(&JsonPayloadError::Deserialize(e)))
+    body::require_json_content_type(req)?;
+    body::parse(&bytes).map(Some)
 }
 
 /// `POST /auth/login`.
-pub async fn login(state: web::Data<AppState>, body: web::Json<LoginIn>) -> Result<HttpResponse> {
+pub async fn login(state: web::Data<AppState>, body: Json<LoginIn>) -> Result<HttpResponse> {
     let (identifier, password) = body.into_inner().try_into_domain()?;
     let user = state.users.login(&identifier, &password).await?;
     session_response(&state, &user)
@@ -131,7 +108,7 @@ pub async fn get_user(
 pub async fn create_user(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<CreateIn>,
+    body: Json<CreateIn>,
 ) -> Result<HttpResponse> {
     let user = state
         .users
@@ -147,7 +124,7 @@ pub async fn update_user(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<String>,
-    body: web::Json<UpdateIn>,
+    body: Json<UpdateIn>,
 ) -> Result<HttpResponse> {
     let id = user_id(&id)?;
     let user = state
@@ -212,7 +189,7 @@ pub async fn reset_password(
 pub async fn change_password(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<ChangePasswordIn>,
+    body: Json<ChangePasswordIn>,
 ) -> Result<HttpResponse> {
     let (current, new) = body.into_inner().try_into_domain()?;
     let user = state

@@ -12,7 +12,7 @@ mod handlers;
 use actix_web::web;
 
 use crate::dialect::Fr;
-use crate::error::{json_config, path_config, query_config};
+use crate::error::{path_config, query_config};
 
 pub use dto::Utilisateur;
 
@@ -25,7 +25,6 @@ fn resource(path: &str) -> actix_web::Resource {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
-            .app_data(json_config::<Fr>())
             .app_data(query_config::<Fr>())
             .app_data(path_config::<Fr>())
             .service(resource("/auth/login").route(web::post().to(handlers::login)))

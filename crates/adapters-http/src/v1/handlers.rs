@@ -16,6 +16,7 @@ use crate::state::AppState;
 
 type Result<T> = std::result::Result<T, ApiError<V1>>;
 type Auth = Authenticated<V1>;
+type Json<T> = crate::body::Json<T, V1>;
 
 fn internal(e: impl std::fmt::Display) -> ApiError<V1> {
     ApiError::from(domain::DomainError::Internal(e.to_string()))
@@ -32,10 +33,7 @@ fn password(raw: String, field: &'static str) -> Result<PlainPassword> {
     })
 }
 
-pub async fn register(
-    state: web::Data<AppState>,
-    body: web::Json<RegisterIn>,
-) -> Result<HttpResponse> {
+pub async fn register(state: web::Data<AppState>, body: Json<RegisterIn>) -> Result<HttpResponse> {
     let user = state
         .users
         .register(body.into_inner().try_into_domain()?)
@@ -59,12 +57,13 @@ fn token_response(state: &AppState, user: &User) -> Result<HttpResponse> {
         }))
 }
 
-/// JSON `{email, password}`, or the OAuth2 password form `username=&password=`.
+/// JSON `{email, password}`, or the OAuth2 password form `username=&password=`. Extractor
+/// errors pass through as the v1 configs rendered them (field list included).
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
-) -> Result<HttpResponse> {
+) -> actix_web::Result<HttpResponse> {
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -72,36 +71,20 @@ pub async fn login(
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let mut payload = payload.into_inner();
     let (identifier, secret) = if is_form {
-        let form = web::Form::<LoginForm>::from_request(&req, &mut payload)
-            .await
-            .map_err(|e| error_from_actix(&e))?;
+        let form = web::Form::<LoginForm>::from_request(&req, &mut payload).await?;
         let form = form.into_inner();
         (form.username, form.password)
     } else {
-        let json = web::Json::<LoginJson>::from_request(&req, &mut payload)
-            .await
-            .map_err(|e| error_from_actix(&e))?;
+        let json = Json::<LoginJson>::from_request(&req, &mut payload).await?;
         let json = json.into_inner();
         (json.email, json.password)
     };
     let user = state
         .users
         .login(&identifier, &password(secret, "password")?)
-        .await?;
-    token_response(&state, &user)
-}
-
-/// Re-wraps an extractor error already rendered by the v1 configs.
-fn error_from_actix(e: &actix_web::Error) -> ApiError<V1> {
-    let response = e.as_response_error();
-    let status = response.status_code();
-    let code = match status.as_u16() {
-        413 => "PAYLOAD_TOO_LARGE",
-        415 => "UNSUPPORTED_MEDIA_TYPE",
-        400 => "MALFORMED_JSON",
-        _ => "VALIDATION_ERROR",
-    };
-    ApiError::new(status, code, e.to_string())
+        .await
+        .map_err(ApiError::<V1>::from)?;
+    Ok(token_response(&state, &user)?)
 }
 
 pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse> {
@@ -116,7 +99,7 @@ pub async fn me(auth: Auth) -> Result<HttpResponse> {
 pub async fn update_me(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<UpdateMeIn>,
+    body: Json<UpdateMeIn>,
 ) -> Result<HttpResponse> {
     let user = state
         .users
@@ -128,7 +111,7 @@ pub async fn update_me(
 pub async fn delete_me(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<DeleteMeIn>,
+    body: Json<DeleteMeIn>,
 ) -> Result<HttpResponse> {
     let current = password(body.into_inner().current_password, "current_password")?;
     state
@@ -164,7 +147,7 @@ pub async fn update_user(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<String>,
-    body: web::Json<AdminUpdateIn>,
+    body: Json<AdminUpdateIn>,
 ) -> Result<HttpResponse> {
     let id = user_id(&id)?;
     let user = state

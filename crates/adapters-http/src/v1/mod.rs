@@ -7,7 +7,7 @@ mod handlers;
 use actix_web::web;
 
 use crate::dialect::V1;
-use crate::error::{form_config, json_config, path_config, query_config};
+use crate::error::{form_config, path_config, query_config};
 
 pub use dto::UserOut;
 
@@ -15,7 +15,6 @@ pub use dto::UserOut;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
-            .app_data(json_config::<V1>())
             .app_data(form_config::<V1>())
             .app_data(query_config::<V1>())
             .app_data(path_config::<V1>())

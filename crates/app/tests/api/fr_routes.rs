@@ -179,9 +179,6 @@ fn create_refuses_a_taken_login_or_email_naming_the_field() {
 }
 
 #[test]
-#[ignore = "service bug: a login may equal another account's e-mail; login by that identifier then \
-            resolves to the login's owner, so the e-mail's owner cannot log in with it and its \
-            attempts count as failures (and lock) the other account"]
 fn create_refuses_a_login_equal_to_another_accounts_email() {
     let app = spawn_app();
     let owner = app.create_active_user("TAXATEUR");

@@ -143,8 +143,6 @@ fn unknown_fields_are_refused_on_every_write_body() {
 }
 
 #[test]
-#[ignore = "service bug: v1 login re-wraps extractor errors (adapters-http v1::handlers::error_from_actix), \
-            so `detail` is the string \"422 VALIDATION_ERROR: invalid input\" instead of the FastAPI list"]
 fn v1_login_validation_errors_list_the_fields() {
     let app = spawn_app();
 

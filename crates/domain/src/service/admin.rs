@@ -142,10 +142,13 @@ impl UserService {
         check_links(new.role, new.agent_id, new.taxpayer_id)?;
         self.check_new_password(&new.password, Some(&new.login), new.email.as_ref(), None)
             .await?;
+        let id = self.ids.new_id();
+        self.ensure_unambiguous(id, Some(&new.login), new.email.as_ref())
+            .await?;
         let password_hash = self.hasher.hash(&new.password).await?;
         let now = self.clock.now();
         let user = User {
-            id: self.ids.new_id(),
+            id,
             login: new.login,
             email: new.email,
             full_name: new.full_name,
@@ -216,6 +219,9 @@ impl UserService {
             }
             None => None,
         };
+        if let Some(Some(email)) = &update.email {
+            self.ensure_unambiguous(id, None, Some(email)).await?;
+        }
         let default_role = self.config.default_role;
         self.modify(id, |user| {
             actor.may_manage(user)?;

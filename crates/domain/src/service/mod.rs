@@ -10,7 +10,7 @@ pub use admin::{NewUser, UserUpdate};
 pub use auth::Registration;
 pub use profile::ProfileUpdate;
 
-use crate::error::{DomainError, PolicyViolation};
+use crate::error::{DomainError, PolicyViolation, UniqueField};
 use crate::model::{Email, Login, PasswordHash, PlainPassword, Role, User, UserId};
 use crate::policy::{LockoutPolicy, PasswordContext, PasswordPolicy};
 use crate::ports::{
@@ -160,6 +160,38 @@ impl UserService {
         } else {
             Err(DomainError::WeakPassword(violations))
         }
+    }
+
+    /// Login accepts a login or an e-mail, so a login must not be another user's e-mail,
+    /// nor an e-mail another user's login: either pair would make one account unreachable
+    /// by its identifier (rule 1, read across both fields).
+    async fn ensure_unambiguous(
+        &self,
+        owner: UserId,
+        login: Option<&Login>,
+        email: Option<&Email>,
+    ) -> Result<(), DomainError> {
+        if let Some(login) = login
+            && let Ok(as_email) = Email::parse(login.as_str())
+            && let Some(other) = self.repo.find_by_email(&as_email).await?
+            && other.id != owner
+        {
+            // When the login is the account's own address (v1), the clash is the address's.
+            let field = if email.is_some_and(|e| e.key() == login.key()) {
+                UniqueField::Email
+            } else {
+                UniqueField::Login
+            };
+            return Err(DomainError::Conflict(field));
+        }
+        if let Some(email) = email
+            && let Ok(as_login) = Login::parse(email.as_str())
+            && let Some(other) = self.repo.find_by_login(&as_login).await?
+            && other.id != owner
+        {
+            return Err(DomainError::Conflict(UniqueField::Email));
+        }
+        Ok(())
     }
 
     /// Verifies a password given to confirm a self-service change.

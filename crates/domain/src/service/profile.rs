@@ -34,6 +34,9 @@ impl UserService {
             actor.require_full_access()?;
         }
         let user = self.load(actor.id).await?;
+        if let Some(email) = &update.email {
+            self.ensure_unambiguous(actor.id, None, Some(email)).await?;
+        }
         if update.email.is_some() || update.password.is_some() {
             let Some(current) = &update.current_password else {
                 return Err(DomainError::Validation(vec![FieldError::new(

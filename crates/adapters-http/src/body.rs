@@ -1,0 +1,148 @@
+//! JSON request bodies: read within the size limit, required to be declared as JSON, and
+//! deserialised so that a wrong-shaped field is named in the error (`loc`, `champ`), which
+//! actix's own extractor cannot do.
+
+use std::marker::PhantomData;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use futures::StreamExt;
+use futures::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+use crate::dialect::Dialect;
+use crate::error::{ApiError, Detail, MAX_BODY_BYTES};
+
+/// A JSON body of type `T`, with errors in dialect `D`: 413 over 64 KiB, 415 not declared
+/// as JSON, 400 unparseable, 422 parseable but of the wrong shape (naming the field).
+#[derive(Debug)]
+pub struct Json<T, D> {
+    value: T,
+    dialect: PhantomData<fn() -> D>,
+}
+
+impl<T, D> Json<T, D> {
+    /// The decoded body.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+fn too_large<D>() -> ApiError<D> {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// Reads the whole body, refusing it as soon as it exceeds the limit.
+pub(crate) async fn read_limited<D>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> Result<Vec<u8>, ApiError<D>> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_BODY",
+                "the request body could not be read",
+            )
+        })?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// `application/json` or any `application/*+json`.
+pub(crate) fn require_json_content_type<D>(req: &HttpRequest) -> Result<(), ApiError<D>> {
+    let is_json = req.mime_type().ok().flatten().is_some_and(|mime| {
+        mime.type_() == actix_web::mime::APPLICATION
+            && (mime.subtype() == actix_web::mime::JSON
+                || mime.suffix() == Some(actix_web::mime::JSON))
+    });
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "request body must be application/json",
+        ))
+    }
+}
+
+/// serde names unknown and missing fields only in its message ("unknown field `is_admin`").
+fn field_in_message(message: &str) -> String {
+    message
+        .split('`')
+        .nth(1)
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
+/// Decodes JSON, naming the offending field (its wire name, dotted for nested fields).
+pub(crate) fn parse<T: DeserializeOwned, D>(bytes: &[u8]) -> Result<T, ApiError<D>> {
+    let malformed = |message: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_JSON",
+            format!("malformed JSON: {message}"),
+        )
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        if inner.is_data() {
+            let field = if path == "." {
+                field_in_message(&message)
+            } else {
+                path
+            };
+            ApiError::validation(vec![Detail {
+                field,
+                code: "INVALID_FIELD",
+                message,
+            }])
+        } else {
+            malformed(message)
+        }
+    })?;
+    // Trailing characters after the document are malformed, as with `serde_json::from_slice`.
+    de.end().map_err(|e| malformed(e.to_string()))?;
+    Ok(value)
+}
+
+impl<T: DeserializeOwned + 'static, D: Dialect> FromRequest for Json<T, D> {
+    type Error = ApiError<D>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            require_json_content_type(&req)?;
+            let bytes = read_limited(&req, &mut payload).await?;
+            Ok(Self {
+                value: parse(&bytes)?,
+                dialect: PhantomData,
+            })
+        })
+    }
+}
