@@ -8,9 +8,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
+use adapters_embedded::EmbeddedUserRepository;
 use adapters_http::AppState;
 use adapters_http::token::{TokenService, TokenSettings};
-use adapters_embedded::EmbeddedUserRepository;
 use adapters_memory::InMemoryUserRepository;
 use adapters_password::{Hasher, OsSecretGenerator};
 use domain::DomainError;

@@ -277,15 +277,31 @@ fn the_default_embedded_store_keeps_accounts_across_a_restart() {
     let login = json!({"email": "ADA@example.com", "password": "Analytical-Engine-1843"});
 
     let mut first = spawn_app(&env);
-    assert_eq!(first.post_json("/api/v1/auth/register", &registration).status, 201);
-    assert!(first.terminate(Duration::from_secs(10)).is_some_and(|s| s.success()));
-    assert!(path.exists(), "the store file is created, parent directories included");
+    assert_eq!(
+        first
+            .post_json("/api/v1/auth/register", &registration)
+            .status,
+        201
+    );
+    assert!(
+        first
+            .terminate(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+    assert!(
+        path.exists(),
+        "the store file is created, parent directories included"
+    );
 
     let second = spawn_app(&env);
     let response = second.post_json("/api/v1/auth/login", &login);
     assert_eq!(response.status, 200, "{}", response.body);
     let again = second.post_json("/api/v1/auth/register", &registration);
-    assert_eq!(again.status, 409, "uniqueness survives the restart: {}", again.body);
+    assert_eq!(
+        again.status, 409,
+        "uniqueness survives the restart: {}",
+        again.body
+    );
     drop(second);
     let _ = std::fs::remove_dir_all(&dir);
 }
