@@ -89,7 +89,7 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
         Command::Serve => serve(&settings).await,
         Command::CreateAdmin(args) => create_admin(&settings, &args).await,
         Command::HashPassword => hash_password(&settings).await,
-        Command::Migrate => migrate(&settings),
+        Command::Migrate => migrate(&settings).await,
         Command::CheckConfig(args) => check_config(&settings, &sources, &args),
     }
 }
@@ -249,7 +249,7 @@ fn read_line_from_stdin() -> Result<String, Failure> {
     Ok(stripped.to_owned())
 }
 
-fn migrate(settings: &Settings) -> Result<(), Failure> {
+async fn migrate(settings: &Settings) -> Result<(), Failure> {
     match settings.database.kind {
         DatabaseKind::Memory => {
             say("nothing to do: the configured store (memory) has no migrations");
@@ -260,8 +260,15 @@ fn migrate(settings: &Settings) -> Result<(), Failure> {
             say("nothing to do: the embedded store checks its schema version when it opens");
             Ok(())
         }
-        // Refused by `Settings::validate` until the MongoDB adapter is wired.
-        kind @ DatabaseKind::Mongo => Err(StartupError::StoreNotAvailable(kind).into()),
+        DatabaseKind::Mongo => {
+            let repo = startup::connect_mongo(&settings.database).await?;
+            let report = repo.migrate().await.map_err(|e| StartupError::Store {
+                kind: DatabaseKind::Mongo,
+                reason: format!("migrations failed: {e}"),
+            })?;
+            say(&report.to_string());
+            Ok(())
+        }
     }
 }
 

@@ -119,7 +119,11 @@ pub enum DatabaseKind {
 impl DatabaseKind {
     /// The kinds this build can actually open. `Mongo` joins when its adapter is wired in
     /// `startup::build_store`.
-    pub const AVAILABLE: &'static [DatabaseKind] = &[DatabaseKind::Memory, DatabaseKind::Embedded];
+    pub const AVAILABLE: &'static [DatabaseKind] = &[
+        DatabaseKind::Memory,
+        DatabaseKind::Embedded,
+        DatabaseKind::Mongo,
+    ];
 
     /// The configuration value.
     pub fn as_str(self) -> &'static str {
@@ -155,6 +159,9 @@ pub struct DatabaseSettings {
     pub url: Option<DatabaseUrl>,
     /// MongoDB database name.
     pub name: String,
+    /// Apply pending MongoDB migrations before serving (the unique indexes must exist
+    /// before anything is written); `users-service migrate` applies them on demand.
+    pub migrate_on_start: bool,
 }
 
 impl Default for DatabaseSettings {
@@ -164,6 +171,7 @@ impl Default for DatabaseSettings {
             path: PathBuf::from("./data/users.redb"),
             url: None,
             name: "users".to_owned(),
+            migrate_on_start: true,
         }
     }
 }
@@ -616,10 +624,14 @@ impl Settings {
             );
         let config = builder.add_source(environment).build()?;
         check_known_keys(&config)?;
-        let settings: Self = config
+        let mut settings: Self = config
             .clone()
             .try_deserialize()
             .map_err(|e| SettingsError::from(e).located(&config))?;
+        // A MongoDB URL without an explicit kind means MongoDB (SPEC §5).
+        if config.get_string("database.kind").is_err() && settings.database.url.is_some() {
+            settings.database.kind = DatabaseKind::Mongo;
+        }
         settings.validate().map_err(|e| e.located(&config))?;
         Ok(settings)
     }

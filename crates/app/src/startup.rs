@@ -12,6 +12,7 @@ use adapters_embedded::EmbeddedUserRepository;
 use adapters_http::AppState;
 use adapters_http::token::{TokenService, TokenSettings};
 use adapters_memory::InMemoryUserRepository;
+use adapters_mongo::MongoUserRepository;
 use adapters_password::{Hasher, OsSecretGenerator};
 use domain::DomainError;
 use domain::model::{Login, PlainPassword};
@@ -104,7 +105,8 @@ fn describe_refusal(error: &DomainError) -> String {
     }
 }
 
-/// Opens the configured store. The storage work adds the embedded and MongoDB arms.
+/// Opens the configured store; for MongoDB, applies pending migrations first unless
+/// `database.migrate_on_start` is off.
 ///
 /// # Errors
 /// `StoreNotAvailable` for a kind this build lacks; `Store` when it cannot be opened.
@@ -126,8 +128,39 @@ pub async fn build_store(
                 .map_err(|e| failed(e.to_string()))?;
             Ok(Arc::new(repo))
         }
-        kind @ DatabaseKind::Mongo => Err(StartupError::StoreNotAvailable(kind)),
+        DatabaseKind::Mongo => {
+            let repo = connect_mongo(database).await?;
+            if database.migrate_on_start {
+                let report = repo.migrate().await.map_err(|e| StartupError::Store {
+                    kind: DatabaseKind::Mongo,
+                    reason: format!("migrations failed: {e}"),
+                })?;
+                tracing::info!("migrations: {report}");
+            }
+            Ok(Arc::new(repo))
+        }
     }
+}
+
+/// A MongoDB client for the configured database; it connects lazily, so a server that is
+/// down now only fails the first operation (within the adapter's bounded timeouts).
+///
+/// # Errors
+/// `Store` for a malformed URL or database name.
+pub async fn connect_mongo(
+    database: &DatabaseSettings,
+) -> Result<MongoUserRepository, StartupError> {
+    let url = database
+        .url
+        .as_ref()
+        .map(|u| u.expose().to_owned())
+        .unwrap_or_default();
+    MongoUserRepository::connect(&url, &database.name)
+        .await
+        .map_err(|e| StartupError::Store {
+            kind: DatabaseKind::Mongo,
+            reason: e.to_string(),
+        })
 }
 
 /// The password hasher, validated.

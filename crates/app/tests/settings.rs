@@ -184,19 +184,18 @@ fn an_unknown_database_kind_names_database_kind() {
 }
 
 #[test]
-fn stores_not_in_this_build_are_refused_clearly() {
-    {
-        let kind = "mongo";
-        let e = error(&[
-            ("USERS__DATABASE__KIND", kind),
-            ("USERS__DATABASE__URL", "mongodb://localhost:27017"),
-        ]);
-        assert_eq!(e.key(), Some("database.kind"));
-        assert!(
-            e.message().contains("not yet available in this build"),
-            "{e}"
-        );
-    }
+fn a_mongodb_url_implies_the_mongo_store_unless_a_kind_is_given() {
+    let s = load(&[("USERS__DATABASE__URL", "mongodb://localhost:27017")]).unwrap();
+    assert_eq!(s.database.kind, DatabaseKind::Mongo);
+    assert!(s.database.migrate_on_start);
+    let s = load(&[
+        ("USERS__DATABASE__URL", "mongodb://localhost:27017"),
+        ("USERS__DATABASE__KIND", "memory"),
+    ])
+    .unwrap();
+    assert_eq!(s.database.kind, DatabaseKind::Memory);
+    let e = error(&[("USERS__DATABASE__KIND", "mongo")]);
+    assert_eq!(e.key(), Some("database.url"));
 }
 
 #[test]

@@ -18,7 +18,8 @@
 //! read with [`TestApp::logs`]). It is deleted when the app is dropped unless the test
 //! panicked or `USERS_E2E_KEEP_LOGS` is set; its path is printed when kept.
 //!
-//! MongoDB runs read `USERS_E2E_MONGO_URL` (default `mongodb://127.0.0.1:27017`) and use a
+//! MongoDB runs read `USERS_E2E_MONGO_URL`, else `USERS_TEST_MONGODB_URI` (default
+//! `mongodb://127.0.0.1:27017`) and use a
 //! fresh database per app (`e2e_<pid>_<n>`), which is not dropped afterwards.
 
 use std::fmt;
@@ -164,6 +165,7 @@ impl Store {
             )),
             Self::Mongo => {
                 let url = std::env::var("USERS_E2E_MONGO_URL")
+                    .or_else(|_| std::env::var("USERS_TEST_MONGODB_URI"))
                     .unwrap_or_else(|_| "mongodb://127.0.0.1:27017".to_owned());
                 env.push(("USERS__DATABASE__URL".to_owned(), url));
                 env.push(("USERS__DATABASE__NAME".to_owned(), format!("e2e_{id}")));
