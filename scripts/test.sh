@@ -14,6 +14,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The fault test stops and restarts its own FerretDB, so build it whenever Go is here.
+if command -v go >/dev/null 2>&1; then
+  scripts/ferretdb.sh build >/dev/null
+fi
+
 if [ -z "${USERS_TEST_MONGODB_URI:-}" ]; then
   if command -v go >/dev/null 2>&1; then
     ferret_dir=$(mktemp -d)
@@ -34,3 +39,9 @@ if [ "${CI:-}" = "true" ]; then export USERS_TEST_REQUIRE_MONGODB=1; fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# The end-to-end suite once more on each persistent store (the run above used memory).
+USERS_E2E_STORE=embedded cargo test -p app --test api --locked
+if [ -n "${USERS_TEST_MONGODB_URI:-}" ]; then
+  USERS_E2E_STORE=mongo cargo test -p app --test api --locked
+fi
