@@ -1,7 +1,7 @@
 //! The composition root, in process: port 0, bootstrap, start-up failures and their exit codes.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
-use app::settings::{Secret, Settings};
+use app::settings::{DatabaseKind, Secret, Settings};
 use app::startup::{self, Application, StartupError};
 use domain::model::PlainPassword;
 
@@ -10,6 +10,8 @@ fn settings() -> Settings {
     s.server.host = "127.0.0.1".to_owned();
     s.server.port = 0;
     s.server.workers = 1;
+    // Each test gets a fresh store; the default (embedded) would share ./data between runs.
+    s.database.kind = DatabaseKind::Memory;
     s.auth.jwt_secret = Some(Secret::new("k".repeat(32)));
     s
 }
