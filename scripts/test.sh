@@ -45,3 +45,6 @@ USERS_E2E_STORE=embedded cargo test -p app --test api --locked
 if [ -n "${USERS_TEST_MONGODB_URI:-}" ]; then
   USERS_E2E_STORE=mongo cargo test -p app --test api --locked
 fi
+
+# Deployment manifests: kubeconform -strict (offline schemas), compose, Dockerfile checks.
+scripts/check-deploy.sh
