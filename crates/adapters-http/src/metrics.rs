@@ -3,10 +3,17 @@
 //!
 //! Requests are labelled by route PATTERN (`/api/v1/admin/users/{id}`), never by raw path:
 //! a label per user id would grow without bound.
+//!
+//! Besides what the HTTP middleware records, the registry holds the series of the outbound
+//! ports (password hashing, user store). This crate only defines them and hands out
+//! [`HashMetrics`] and [`StoreMetrics`]; the composition root records into them by wrapping
+//! the ports in decorators, so neither the domain nor the store and password adapters know
+//! about metrics.
 
 use actix_web::http::StatusCode;
+use domain::ports::RepoError;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 /// Route label of requests that matched no route (404 from the default service).
@@ -49,6 +56,200 @@ impl LoginOutcome {
     }
 }
 
+/// Buckets of `users_password_hash_duration_seconds`, 1 ms to 2 s: argon2 and bcrypt at
+/// sensible costs take tens to hundreds of milliseconds; the ends catch test settings and
+/// an overloaded blocking pool.
+const HASH_BUCKETS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0,
+];
+
+/// Buckets of `users_store_operation_duration_seconds`, 0.5 ms to 5 s: the memory and
+/// embedded stores answer well under a millisecond, MongoDB in milliseconds, and the upper
+/// buckets show timeouts of an unreachable store.
+const STORE_BUCKETS: [f64; 13] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// `operation` label of `users_password_hash_duration_seconds`: the `PasswordHasher`
+/// method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashOperation {
+    /// Hashing a new password.
+    Hash,
+    /// Checking a password against a stored hash (the dummy hash of unknown users included).
+    Verify,
+}
+
+impl HashOperation {
+    /// Every operation, so each series exists (at 0) from the start.
+    pub const ALL: [Self; 2] = [Self::Hash, Self::Verify];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hash => "hash",
+            Self::Verify => "verify",
+        }
+    }
+}
+
+/// `operation` label of the store series: the `UserRepository` method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOperation {
+    /// `insert`.
+    Insert,
+    /// `get`.
+    Get,
+    /// `find_by_login`.
+    FindByLogin,
+    /// `find_by_email`.
+    FindByEmail,
+    /// `update`.
+    Update,
+    /// `delete`.
+    Delete,
+    /// `list`.
+    List,
+    /// `count_active_admins`.
+    CountActiveAdmins,
+    /// `record_failed_login`.
+    RecordFailedLogin,
+    /// `lock`.
+    Lock,
+    /// `clear_failures`.
+    ClearFailures,
+    /// `ping`.
+    Ping,
+}
+
+impl StoreOperation {
+    /// Every operation.
+    pub const ALL: [Self; 12] = [
+        Self::Insert,
+        Self::Get,
+        Self::FindByLogin,
+        Self::FindByEmail,
+        Self::Update,
+        Self::Delete,
+        Self::List,
+        Self::CountActiveAdmins,
+        Self::RecordFailedLogin,
+        Self::Lock,
+        Self::ClearFailures,
+        Self::Ping,
+    ];
+
+    /// The label value: the method name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Insert => "insert",
+            Self::Get => "get",
+            Self::FindByLogin => "find_by_login",
+            Self::FindByEmail => "find_by_email",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::List => "list",
+            Self::CountActiveAdmins => "count_active_admins",
+            Self::RecordFailedLogin => "record_failed_login",
+            Self::Lock => "lock",
+            Self::ClearFailures => "clear_failures",
+            Self::Ping => "ping",
+        }
+    }
+}
+
+/// `kind` label of `users_store_errors_total`: which `RepoError` a store call returned.
+///
+/// `conflict`, `not_found` and `version_mismatch` are answers the use cases expect (a taken
+/// login, a deleted user, a concurrent edit); `unavailable` and `other` are failures. They
+/// are one family so that a dashboard sums what it means, never what it does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// `RepoError::Unavailable`: the store cannot be reached or timed out.
+    Unavailable,
+    /// `RepoError::Conflict`: a unique login or e-mail is taken.
+    Conflict,
+    /// `RepoError::NotFound`: no user has that id.
+    NotFound,
+    /// `RepoError::VersionMismatch`: the record changed since it was read.
+    VersionMismatch,
+    /// `RepoError::Other`: anything else (corrupt record, unexpected driver error).
+    Other,
+}
+
+impl StoreErrorKind {
+    /// The kind of `error`.
+    pub fn of(error: &RepoError) -> Self {
+        match error {
+            RepoError::Unavailable(_) => Self::Unavailable,
+            RepoError::Conflict(_) => Self::Conflict,
+            RepoError::NotFound => Self::NotFound,
+            RepoError::VersionMismatch => Self::VersionMismatch,
+            RepoError::Other(_) => Self::Other,
+        }
+    }
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unavailable => "unavailable",
+            Self::Conflict => "conflict",
+            Self::NotFound => "not_found",
+            Self::VersionMismatch => "version_mismatch",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Handle on `users_password_hash_duration_seconds`, for the hasher decorator.
+#[derive(Clone)]
+pub struct HashMetrics {
+    duration: HistogramVec,
+}
+
+impl std::fmt::Debug for HashMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashMetrics").finish_non_exhaustive()
+    }
+}
+
+impl HashMetrics {
+    /// Records one hasher call, successful or not.
+    pub fn observe(&self, operation: HashOperation, seconds: f64) {
+        self.duration
+            .with_label_values(&[operation.as_str()])
+            .observe(seconds);
+    }
+}
+
+/// Handles on `users_store_operation_duration_seconds` and `users_store_errors_total`, for
+/// the repository decorator.
+#[derive(Clone)]
+pub struct StoreMetrics {
+    duration: HistogramVec,
+    errors: IntCounterVec,
+}
+
+impl std::fmt::Debug for StoreMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreMetrics").finish_non_exhaustive()
+    }
+}
+
+impl StoreMetrics {
+    /// Records one store call: its duration whatever the outcome, and its error if any.
+    pub fn observe(&self, operation: StoreOperation, seconds: f64, error: Option<&RepoError>) {
+        self.duration
+            .with_label_values(&[operation.as_str()])
+            .observe(seconds);
+        if let Some(error) = error {
+            self.errors
+                .with_label_values(&[operation.as_str(), StoreErrorKind::of(error).as_str()])
+                .inc();
+        }
+    }
+}
+
 /// The service's metrics and the registry that exposes them on `GET /metrics`.
 #[derive(Clone)]
 pub struct Metrics {
@@ -56,7 +257,8 @@ pub struct Metrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     logins: IntCounterVec,
-    store_errors: IntCounter,
+    hashing: HashMetrics,
+    store: StoreMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -106,15 +308,40 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid users_login_total definition");
-        let store_errors = IntCounter::new(
-            "users_store_errors_total",
-            "Responses answered 503 because the user store was unavailable.",
+        let hash_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "users_password_hash_duration_seconds",
+                "Time of password hasher calls (queueing for a blocking thread included), by operation.",
+            )
+            .buckets(HASH_BUCKETS.to_vec()),
+            &["operation"],
+        )
+        .expect("valid users_password_hash_duration_seconds definition");
+        let store_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "users_store_operation_duration_seconds",
+                "Time of user store calls, whatever their outcome, by repository method.",
+            )
+            .buckets(STORE_BUCKETS.to_vec()),
+            &["operation"],
+        )
+        .expect("valid users_store_operation_duration_seconds definition");
+        let store_errors = IntCounterVec::new(
+            Opts::new(
+                "users_store_errors_total",
+                "User store calls that returned an error, by repository method and kind \
+                 (conflict, not_found and version_mismatch are expected answers; \
+                 unavailable and other are failures).",
+            ),
+            &["operation", "kind"],
         )
         .expect("valid users_store_errors_total definition");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
             Box::new(logins.clone()),
+            Box::new(hash_duration.clone()),
+            Box::new(store_duration.clone()),
             Box::new(store_errors.clone()),
         ] {
             registry
@@ -124,12 +351,27 @@ impl Metrics {
         for outcome in LoginOutcome::ALL {
             logins.with_label_values(&[outcome.as_str()]);
         }
+        for operation in HashOperation::ALL {
+            hash_duration.with_label_values(&[operation.as_str()]);
+        }
+        // The failures an operator alerts on exist from the start, so a rate over them is 0
+        // rather than absent; the other kinds appear with their first occurrence.
+        for operation in StoreOperation::ALL {
+            store_errors
+                .with_label_values(&[operation.as_str(), StoreErrorKind::Unavailable.as_str()]);
+        }
         Self {
             registry,
             requests,
             duration,
             logins,
-            store_errors,
+            hashing: HashMetrics {
+                duration: hash_duration,
+            },
+            store: StoreMetrics {
+                duration: store_duration,
+                errors: store_errors,
+            },
         }
     }
 
@@ -148,9 +390,14 @@ impl Metrics {
         self.logins.with_label_values(&[outcome.as_str()]).inc();
     }
 
-    /// Records one request that failed because the store was unavailable.
-    pub fn observe_store_error(&self) {
-        self.store_errors.inc();
+    /// The handle a `PasswordHasher` decorator records into.
+    pub fn hashing(&self) -> HashMetrics {
+        self.hashing.clone()
+    }
+
+    /// The handle a `UserRepository` decorator records into.
+    pub fn store(&self) -> StoreMetrics {
+        self.store.clone()
     }
 
     /// Every metric in the Prometheus text format 0.0.4.
@@ -181,14 +428,100 @@ mod tests {
                 outcome.as_str()
             )));
         }
-        assert!(text.contains("users_store_errors_total 0"));
+        for operation in HashOperation::ALL {
+            assert!(text.contains(&format!(
+                r#"users_password_hash_duration_seconds_count{{operation="{}"}} 0"#,
+                operation.as_str()
+            )));
+        }
+        for operation in StoreOperation::ALL {
+            assert!(text.contains(&format!(
+                r#"users_store_errors_total{{kind="unavailable",operation="{}"}} 0"#,
+                operation.as_str()
+            )));
+        }
+    }
+
+    #[test]
+    fn store_calls_are_timed_and_errors_counted_by_kind() {
+        let m = Metrics::new();
+        let store = m.store();
+        store.observe(StoreOperation::FindByLogin, 0.0002, None);
+        store.observe(
+            StoreOperation::Insert,
+            0.003,
+            Some(&RepoError::Conflict(domain::error::UniqueField::Login)),
+        );
+        store.observe(StoreOperation::Delete, 0.001, Some(&RepoError::NotFound));
+        store.observe(
+            StoreOperation::Ping,
+            4.0,
+            Some(&RepoError::Unavailable("timeout".into())),
+        );
+        let text = m.render().unwrap();
+        for line in [
+            r#"users_store_operation_duration_seconds_bucket{operation="find_by_login",le="0.0005"} 1"#,
+            r#"users_store_operation_duration_seconds_count{operation="insert"} 1"#,
+            r#"users_store_operation_duration_seconds_bucket{operation="ping",le="2.5"} 0"#,
+            r#"users_store_operation_duration_seconds_bucket{operation="ping",le="5"} 1"#,
+            r#"users_store_errors_total{kind="conflict",operation="insert"} 1"#,
+            r#"users_store_errors_total{kind="not_found",operation="delete"} 1"#,
+            r#"users_store_errors_total{kind="unavailable",operation="ping"} 1"#,
+            r#"users_store_errors_total{kind="unavailable",operation="insert"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+        assert!(!text.contains(r#"kind="conflict",operation="find_by_login""#));
+    }
+
+    #[test]
+    fn hash_calls_are_timed_by_operation() {
+        let m = Metrics::new();
+        m.hashing().observe(HashOperation::Verify, 0.05);
+        let text = m.render().unwrap();
+        assert!(text.contains(
+            r#"users_password_hash_duration_seconds_bucket{operation="verify",le="0.05"} 1"#
+        ));
+        assert!(text.contains(r#"users_password_hash_duration_seconds_count{operation="hash"} 0"#));
+    }
+
+    #[test]
+    fn every_repo_error_has_a_kind() {
+        let kinds = [
+            RepoError::Unavailable(String::new()),
+            RepoError::Conflict(domain::error::UniqueField::Email),
+            RepoError::NotFound,
+            RepoError::VersionMismatch,
+            RepoError::Other(String::new()),
+        ]
+        .iter()
+        .map(|e| StoreErrorKind::of(e).as_str())
+        .collect::<Vec<_>>();
+        assert_eq!(
+            kinds,
+            [
+                "unavailable",
+                "conflict",
+                "not_found",
+                "version_mismatch",
+                "other"
+            ]
+        );
     }
 
     #[test]
     fn two_instances_do_not_share_counters() {
         let a = Metrics::new();
         let b = Metrics::new();
-        a.observe_store_error();
-        assert!(b.render().unwrap().contains("users_store_errors_total 0"));
+        a.store().observe(
+            StoreOperation::Ping,
+            0.001,
+            Some(&RepoError::Unavailable(String::new())),
+        );
+        assert!(
+            b.render()
+                .unwrap()
+                .contains(r#"users_store_errors_total{kind="unavailable",operation="ping"} 0"#)
+        );
     }
 }

@@ -103,10 +103,9 @@ pub async fn observe(
 
     if let Some(state) = &state {
         let metrics = &state.metrics;
+        // Store errors are counted where the store is called (`users_store_errors_total`,
+        // by operation and kind), not here from 503s, so that one failure is one count.
         metrics.observe_request(method.as_str(), route, status, elapsed.as_secs_f64());
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            metrics.observe_store_error();
-        }
         if let Some(outcome) = login_outcome {
             metrics.observe_login(outcome);
         }

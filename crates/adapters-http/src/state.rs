@@ -5,7 +5,8 @@ use domain::service::UserService;
 use crate::metrics::Metrics;
 use crate::token::TokenService;
 
-/// Shared application state, built once by the composition root with [`AppState::new`].
+/// Shared application state, built once by the composition root with
+/// [`AppState::with_metrics`] (or [`AppState::new`] when nothing else records metrics).
 #[derive(Debug)]
 pub struct AppState {
     /// The use cases.
@@ -20,10 +21,16 @@ impl AppState {
     /// The state over the use cases and the token service; builds what the adapter owns
     /// itself (metrics), so callers do not change when such fields are added.
     pub fn new(users: UserService, tokens: TokenService) -> Self {
+        Self::with_metrics(users, tokens, Metrics::new())
+    }
+
+    /// The state over a registry created earlier, so that the decorators of the ports the
+    /// use cases were built on (hasher, store) record into the registry `/metrics` serves.
+    pub fn with_metrics(users: UserService, tokens: TokenService, metrics: Metrics) -> Self {
         Self {
             users,
             tokens,
-            metrics: Metrics::new(),
+            metrics,
         }
     }
 }

@@ -8,6 +8,8 @@
 //!   once with errors that name the key.
 //! - [`startup`]: the composition root, [`startup::Application`] (`build`, `port`,
 //!   `run_until_stopped`), store/hasher/service/token wiring and the bootstrap ADMIN.
+//! - [`instrument`]: metric decorators of the store and hasher ports (durations, store
+//!   errors by kind), wired by [`startup`] for `serve`.
 //! - [`cli`]: the `clap` command line (`serve`, `create-admin`, `hash-password`,
 //!   `migrate`, `check-config`).
 //! - [`commands`]: what each subcommand does and its exit code (0 ok, 1 runtime
@@ -16,6 +18,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod instrument;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -10,17 +10,19 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use adapters_embedded::EmbeddedUserRepository;
 use adapters_http::AppState;
+use adapters_http::metrics::Metrics;
 use adapters_http::token::{TokenService, TokenSettings};
 use adapters_memory::InMemoryUserRepository;
 use adapters_mongo::MongoUserRepository;
 use adapters_password::{Hasher, OsSecretGenerator};
 use domain::DomainError;
 use domain::model::{Login, PlainPassword};
-use domain::ports::{HashError, SystemClock, UserRepository, UuidV4Ids};
+use domain::ports::{HashError, PasswordHasher, SystemClock, UserRepository, UuidV4Ids};
 use domain::service::{Ports, UserService};
 use rand::RngCore;
 use rand::rngs::OsRng;
 
+use crate::instrument::{InstrumentedHasher, InstrumentedRepository};
 use crate::settings::{
     AuthSettings, BootstrapSettings, DatabaseKind, DatabaseSettings, MIN_JWT_SECRET_BYTES, Settings,
 };
@@ -171,21 +173,48 @@ pub fn build_hasher(settings: &Settings) -> Result<Hasher, StartupError> {
     Hasher::new(settings.hasher_config()).map_err(StartupError::Hasher)
 }
 
-/// The use cases over the configured store and hasher.
+/// The use cases over the configured store and hasher, unmeasured (one-shot commands).
 ///
 /// # Errors
 /// See [`build_store`] and [`build_hasher`].
 pub async fn build_user_service(settings: &Settings) -> Result<UserService, StartupError> {
     let repo = build_store(&settings.database).await?;
     let hasher = build_hasher(settings)?;
+    Ok(user_service(settings, repo, Arc::new(hasher)))
+}
+
+/// The use cases over the configured store and hasher, each wrapped in its metric
+/// decorator recording into `metrics` (what `serve` exposes on `/metrics`).
+///
+/// # Errors
+/// See [`build_store`] and [`build_hasher`].
+pub async fn build_instrumented_user_service(
+    settings: &Settings,
+    metrics: &Metrics,
+) -> Result<UserService, StartupError> {
+    let repo = build_store(&settings.database).await?;
+    let hasher = build_hasher(settings)?;
+    Ok(user_service(
+        settings,
+        Arc::new(InstrumentedRepository::new(repo, metrics.store())),
+        Arc::new(InstrumentedHasher::new(hasher, metrics.hashing())),
+    ))
+}
+
+/// The use cases over `repo` and `hasher`, with the system's clock, ids and secrets.
+fn user_service(
+    settings: &Settings,
+    repo: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+) -> UserService {
     let ports = Ports {
         repo,
-        hasher: Arc::new(hasher),
+        hasher,
         clock: Arc::new(SystemClock::new()),
         ids: Arc::new(UuidV4Ids),
         secrets: Arc::new(OsSecretGenerator),
     };
-    Ok(UserService::new(ports, settings.service_config()))
+    UserService::new(ports, settings.service_config())
 }
 
 /// The token service; without a configured secret, one is generated (the warning is in
@@ -285,7 +314,10 @@ impl Application {
     /// # Errors
     /// See [`StartupError`].
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
-        let users = build_user_service(settings).await?;
+        // The registry comes first: the store and hasher decorators record into it, and
+        // the HTTP adapter serves it.
+        let metrics = Metrics::new();
+        let users = build_instrumented_user_service(settings, &metrics).await?;
         bootstrap_admin(&users, &settings.bootstrap).await?;
         let tokens = build_token_service(&settings.auth)?;
         let (host, port) = settings.bind_address();
@@ -294,7 +326,7 @@ impl Application {
             source,
         })?;
         let address = listener.local_addr().map_err(StartupError::Server)?;
-        let state = AppState::new(users, tokens);
+        let state = AppState::with_metrics(users, tokens, metrics);
         let server = adapters_http::run(listener, state, settings.server.workers)
             .map_err(StartupError::Server)?;
         tracing::info!(%address, "listening on {address}");
