@@ -58,8 +58,8 @@ pub fn app(
         .wrap(from_fn(middleware::observe))
 }
 
-/// Starts serving on `listener`; the server stops gracefully on SIGTERM/SIGINT (in-flight
-/// requests complete).
+/// Starts serving on `listener`; SIGTERM stops it gracefully (in-flight requests complete,
+/// within actix's 30-second shutdown timeout), SIGINT and SIGQUIT at once.
 pub fn run(listener: TcpListener, state: AppState, workers: usize) -> std::io::Result<Server> {
     let state = web::Data::new(state);
     let server = HttpServer::new(move || app(state.clone()))

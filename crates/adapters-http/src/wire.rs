@@ -5,14 +5,19 @@ use domain::error::FieldError;
 use domain::model::Role;
 use domain::ports::{SearchText, UserFilter};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::dialect::Dialect;
 use crate::error::ApiError;
 
-/// RFC 3339 in UTC (`2026-11-21T10:00:00Z`).
+/// RFC 3339 in UTC with milliseconds, always the same width (`2026-11-21T10:00:00.000Z`):
+/// milliseconds are what every store keeps.
 pub(crate) fn timestamp(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        .unwrap_or_default()
 }
 
 /// Collects field errors while converting a request body, renaming fields for dialect `D`.

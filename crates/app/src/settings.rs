@@ -117,8 +117,8 @@ pub enum DatabaseKind {
 }
 
 impl DatabaseKind {
-    /// The kinds this build can actually open. `Mongo` joins when its adapter is wired in
-    /// `startup::build_store`.
+    /// The kinds this build can open (each wired in `startup::build_store`); a build
+    /// without an adapter leaves its kind out and gets a clear refusal.
     pub const AVAILABLE: &'static [DatabaseKind] = &[
         DatabaseKind::Memory,
         DatabaseKind::Embedded,

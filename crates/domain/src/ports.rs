@@ -197,7 +197,8 @@ pub trait PasswordHasher: Send + Sync {
         hash: &PasswordHash,
     ) -> Result<bool, HashError>;
 
-    /// Whether `hash` was made with another algorithm or weaker parameters than configured.
+    /// Whether `hash` differs from what `hash` would produce now (another algorithm, variant or
+    /// parameters, weaker or stronger), so that login can re-hash it.
     fn needs_rehash(&self, hash: &PasswordHash) -> bool;
 
     /// A valid hash of a random secret, verified against for unknown users so that they

@@ -709,6 +709,21 @@ async fn rule9_unblock_and_reset_clear_the_lock() {
         .await
         .unwrap();
     w.service.login("agent", &pw(TEMPORARY)).await.unwrap();
+
+    // A password set through the admin update (v1 `password`) is a reset too.
+    for _ in 0..5 {
+        w.service.login("agent", &pw("wrong")).await.unwrap_err();
+    }
+    let set = UserUpdate {
+        password: Some(pw("Set-By-Admin-77!")),
+        ..UserUpdate::default()
+    };
+    let updated = w.service.update_user(&w.admin, user.id, set).await.unwrap();
+    assert!(updated.locked_until.is_none());
+    w.service
+        .login("agent", &pw("Set-By-Admin-77!"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

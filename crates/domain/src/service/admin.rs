@@ -223,50 +223,59 @@ impl UserService {
             self.ensure_unambiguous(id, None, Some(email)).await?;
         }
         let default_role = self.config.default_role;
-        self.modify(id, |user| {
-            actor.may_manage(user)?;
-            let role = requested_role(&update, user.role, default_role);
-            if role != user.role {
-                actor.may_change_own_standing(user)?;
-                actor.may_assign_role(Some(user.role), role)?;
-            }
-            if let Some(active) = update.active {
-                if active != user.active {
+        let user = self
+            .modify(id, |user| {
+                actor.may_manage(user)?;
+                let role = requested_role(&update, user.role, default_role);
+                if role != user.role {
                     actor.may_change_own_standing(user)?;
+                    actor.may_assign_role(Some(user.role), role)?;
                 }
-                user.set_active(active);
-            }
-            if let Some(v) = &update.full_name {
-                user.full_name = v.clone();
-            }
-            if let Some(v) = &update.email {
-                user.email = v.clone();
-            }
-            if let Some(v) = &update.phone {
-                user.phone = v.clone();
-            }
-            if let Some(v) = &update.grade {
-                user.grade = v.clone();
-            }
-            if let Some(v) = update.sex {
-                user.sex = v;
-            }
-            if let Some(v) = &update.address {
-                user.address = v.clone();
-            }
-            if let Some(v) = update.agent_id {
-                user.agent_id = v;
-            }
-            if let Some(v) = update.taxpayer_id {
-                user.taxpayer_id = v;
-            }
-            user.set_role(role)?;
-            if let Some(hash) = &new_hash {
-                user.set_password(hash.clone(), actor.id == user.id);
-            }
-            Ok(())
-        })
-        .await
+                if let Some(active) = update.active {
+                    if active != user.active {
+                        actor.may_change_own_standing(user)?;
+                    }
+                    user.set_active(active);
+                }
+                if let Some(v) = &update.full_name {
+                    user.full_name = v.clone();
+                }
+                if let Some(v) = &update.email {
+                    user.email = v.clone();
+                }
+                if let Some(v) = &update.phone {
+                    user.phone = v.clone();
+                }
+                if let Some(v) = &update.grade {
+                    user.grade = v.clone();
+                }
+                if let Some(v) = update.sex {
+                    user.sex = v;
+                }
+                if let Some(v) = &update.address {
+                    user.address = v.clone();
+                }
+                if let Some(v) = update.agent_id {
+                    user.agent_id = v;
+                }
+                if let Some(v) = update.taxpayer_id {
+                    user.taxpayer_id = v;
+                }
+                user.set_role(role)?;
+                if let Some(hash) = &new_hash {
+                    user.set_password(hash.clone(), actor.id == user.id);
+                }
+                Ok(())
+            })
+            .await?;
+        let mut user = user;
+        // A password set by an administrator is a reset: it clears the lock (rule 9).
+        if new_hash.is_some() {
+            self.repo.clear_failures(id, None).await?;
+            user.failed_logins = 0;
+            user.locked_until = None;
+        }
+        Ok(user)
     }
 
     /// Blocks or unblocks (`None` toggles). Unblocking also clears a brute-force lock (rule 9).
