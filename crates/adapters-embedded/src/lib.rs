@@ -90,7 +90,9 @@ impl EmbeddedUserRepository {
                 ))
             })?;
         }
-        let db = Database::create(path).map_err(|e| open_error(&path.display().to_string(), e))?;
+        let db = builder()
+            .create(path)
+            .map_err(|e| open_error(&path.display().to_string(), e))?;
         Self::initialise(db)
     }
 
@@ -101,7 +103,7 @@ impl EmbeddedUserRepository {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn from_file(file: File) -> Result<Self, RepoError> {
-        let db = Database::builder()
+        let db = builder()
             .create_file(file)
             .map_err(|e| open_error("the given file", e))?;
         Self::initialise(db)
@@ -170,6 +172,17 @@ fn write<T>(
 }
 
 /// A clear message for a file that cannot be opened as a store.
+/// redb's page cache. Its default (1 GiB) dwarfs the service's own needs and counts against
+/// a container's memory limit; user records are small, and the OS page cache still serves
+/// what this cache evicts.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+fn builder() -> redb::Builder {
+    let mut builder = Database::builder();
+    builder.set_cache_size(CACHE_BYTES);
+    builder
+}
+
 fn open_error(location: &str, error: DatabaseError) -> RepoError {
     match error {
         DatabaseError::DatabaseAlreadyOpen => RepoError::Unavailable(format!(
