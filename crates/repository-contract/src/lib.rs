@@ -99,8 +99,15 @@ macro_rules! __with_cases {
 ///
 /// The calling crate needs `tokio` with the `macros` and `rt-multi-thread` features: the
 /// concurrency cases want real parallelism.
+///
+/// For a store that may be absent (a database server), guard every case with an `Option`:
+/// `repository_contract_tests!(given uri = server_uri() => || fresh_repo(&uri))` returns
+/// early from each case when the guard is `None`.
 #[macro_export]
 macro_rules! repository_contract_tests {
+    (given $ctx:ident = $guard:expr => $make:expr $(,)?) => {
+        $crate::__with_cases!(__contract_test_fns!(given $ctx = $guard => $make));
+    };
     ($make:expr $(,)?) => {
         $crate::__with_cases!(__contract_test_fns!($make));
     };
@@ -109,6 +116,15 @@ macro_rules! repository_contract_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __contract_test_fns {
+    ((given $ctx:ident = $guard:expr => $make:expr) $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let Some($ctx) = $guard else { return };
+                $crate::$case($make).await;
+            }
+        )*
+    };
     (($make:expr) $($case:ident),* $(,)?) => {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
