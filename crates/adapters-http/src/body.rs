@@ -13,7 +13,7 @@ use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
 use crate::dialect::Dialect;
-use crate::error::{ApiError, Detail, MAX_BODY_BYTES};
+use crate::error::{ApiError, Detail, MAX_BODY_BYTES, field_of_serde_message};
 
 /// A JSON body of type `T`, with errors in dialect `D`: 413 over 64 KiB, 415 not declared
 /// as JSON, 400 unparseable, 422 parseable but of the wrong shape (naming the field).
@@ -86,15 +86,6 @@ pub(crate) fn require_json_content_type<D>(req: &HttpRequest) -> Result<(), ApiE
     }
 }
 
-/// serde names unknown and missing fields only in its message ("unknown field `is_admin`").
-fn field_in_message(message: &str) -> String {
-    message
-        .split('`')
-        .nth(1)
-        .map(str::to_owned)
-        .unwrap_or_default()
-}
-
 /// Decodes JSON, naming the offending field (its wire name, dotted for nested fields).
 pub(crate) fn parse<T: DeserializeOwned, D>(bytes: &[u8]) -> Result<T, ApiError<D>> {
     let malformed = |message: String| {
@@ -111,7 +102,7 @@ pub(crate) fn parse<T: DeserializeOwned, D>(bytes: &[u8]) -> Result<T, ApiError<
         let message = inner.to_string();
         if inner.is_data() {
             let field = if path == "." {
-                field_in_message(&message)
+                field_of_serde_message(&message)
             } else {
                 path
             };

@@ -191,7 +191,7 @@ impl<D: Dialect> ResponseError for ApiError<D> {
 }
 
 /// Best effort: serde names the offending field in backquotes ("unknown field `is_admin`").
-fn field_of_serde_message(message: &str) -> String {
+pub(crate) fn field_of_serde_message(message: &str) -> String {
     message
         .split('`')
         .nth(1)
