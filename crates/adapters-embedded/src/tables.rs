@@ -5,17 +5,15 @@
 //! Keys: a user id is the UUID as a `u128` (`Uuid::as_u128` is big-endian, so numeric order
 //! is the UUID's byte order, the order the contract asks for); index keys are the
 //! case-folded forms the domain defines (`Login::key`, `Email::key`,
-//! `SearchText::name_words`), so look-ups and search agree with the reference semantics by
+//! `SearchText::keys_of`), so look-ups and search agree with the reference semantics by
 //! construction.
-
-use std::collections::BTreeSet;
 
 use domain::error::UniqueField;
 use domain::model::{Role, User, UserId};
 use domain::ports::{Page, PageRequest, RepoError, SearchText, UserFilter};
 use redb::{
-    MultimapTable, MultimapTableDefinition, ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction,
-    ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction,
+    MultimapTableDefinition, ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata,
+    Table, TableDefinition, WriteTransaction,
 };
 use uuid::Uuid;
 
@@ -31,14 +29,23 @@ const EMAILS: TableDefinition<&str, u128> = TableDefinition::new("email_lc");
 /// key order is the list order; the value lets lists filter by role and status, and count,
 /// without reading a single record.
 const CREATED: TableDefinition<(i64, u128), u8> = TableDefinition::new("created");
-/// Search index: each case-folded word of the full name → ids of the users having it.
-const NAME_WORDS: MultimapTableDefinition<&str, u128> = MultimapTableDefinition::new("name_word");
+/// Search index: (search key, creation time in ms, id) → [`facets`], one entry per
+/// distinct key of `SearchText::keys_of(user)`. The users having one key are a contiguous
+/// run in list order, so a search on the prefix of a single key reads its page directly.
+pub(crate) const SEARCH: TableDefinition<(&str, i64, u128), u8> = TableDefinition::new("search");
+/// Number of users having each search key: the total of a single-key search without
+/// reading its entries.
+pub(crate) const SEARCH_COUNT: TableDefinition<&str, u64> = TableDefinition::new("search_count");
+/// Layout 1's search index (name words only), dropped when a file is upgraded to 2.
+pub(crate) const NAME_WORDS_V1: MultimapTableDefinition<&str, u128> =
+    MultimapTableDefinition::new("name_word");
 /// Facts about the file itself: `schema` is the layout version of the tables.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
-/// Version of the table layout above; a file with another one (written by a newer build)
-/// is refused rather than misread.
-const SCHEMA_VERSION: u64 = 1;
+/// Version of the table layout above. Layout 1 (written before the search index) is
+/// upgraded in place when opened; a newer one (written by a newer build) is refused rather
+/// than misread.
+pub(crate) const SCHEMA_VERSION: u64 = 2;
 pub(crate) const SCHEMA_KEY: &str = "schema";
 
 /// Maps any redb error to the port's error: I/O trouble is `Unavailable` (the disk may come
@@ -68,15 +75,24 @@ fn dangling(index: &str, key: u128) -> RepoError {
     ))
 }
 
-/// Creates every table of a new file and checks the layout version of an existing one.
+/// Creates every table of a new file and checks the layout version of an existing one,
+/// upgrading layout 1 (see [`upgrade_from_1`]).
 pub(crate) fn initialise(txn: &WriteTransaction) -> Result<(), RepoError> {
+    let stored = {
+        let meta = txn.open_table(META).map_err(storage)?;
+        meta.get(SCHEMA_KEY).map_err(storage)?.map(|v| v.value())
+    };
     // Opening a table in a write transaction creates it: after this, read transactions
     // can open every table without a "does not exist" case.
     drop(WriteTables::open(txn)?);
     let mut meta = txn.open_table(META).map_err(storage)?;
-    let stored = meta.get(SCHEMA_KEY).map_err(storage)?.map(|v| v.value());
     match stored {
         None => {
+            meta.insert(SCHEMA_KEY, SCHEMA_VERSION).map_err(storage)?;
+            Ok(())
+        }
+        Some(1) => {
+            upgrade_from_1(txn)?;
             meta.insert(SCHEMA_KEY, SCHEMA_VERSION).map_err(storage)?;
             Ok(())
         }
@@ -86,6 +102,27 @@ pub(crate) fn initialise(txn: &WriteTransaction) -> Result<(), RepoError> {
              {SCHEMA_VERSION}: it was written by a newer users-service"
         ))),
     }
+}
+
+/// Layout 1 → 2: builds the search index from the stored users (in the caller's write
+/// transaction, so a crash half-way leaves layout 1 intact) and drops the name-word table.
+fn upgrade_from_1(txn: &WriteTransaction) -> Result<(), RepoError> {
+    let users: Vec<User> = {
+        let table = txn.open_table(USERS).map_err(storage)?;
+        let mut users = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (key, bytes) = entry.map_err(storage)?;
+            users.push(record::decode(id_of(key.value()), bytes.value())?);
+        }
+        users
+    };
+    let mut tables = WriteTables::open(txn)?;
+    for user in &users {
+        tables.index_search(user)?;
+    }
+    drop(tables);
+    txn.delete_multimap_table(NAME_WORDS_V1).map_err(storage)?;
+    Ok(())
 }
 
 /// Role, `active` and `blocked` packed into the value of the [`CREATED`] index:
@@ -197,58 +234,93 @@ fn by_unique_key(
     }
 }
 
-/// Adds to `out` the ids of every key of `index` that starts with `prefix`. Keys sort as
-/// bytes, so they form one contiguous run from `prefix` on.
-fn ids_with_prefix(
-    index: &impl ReadableTable<&'static str, u128>,
-    prefix: &str,
-    out: &mut BTreeSet<u128>,
-) -> Result<(), RepoError> {
-    for entry in index.range(prefix..).map_err(storage)? {
-        let (key, id) = entry.map_err(storage)?;
-        if !key.value().starts_with(prefix) {
+/// A window of candidates given in list order as (id, facets): the ids of the window and
+/// the number of candidates passing the role/active/blocked part of `filter`.
+///
+/// `known_total` is the number of candidates when the caller knows it without walking
+/// them; without facet filters it is the total, and the walk stops after the window.
+fn window(
+    candidates: impl Iterator<Item = Result<(u128, u8), RepoError>>,
+    known_total: Option<u64>,
+    filter: &UserFilter,
+    page: PageRequest,
+) -> Result<(Vec<u128>, u64), RepoError> {
+    let unfiltered = filter.role.is_none() && filter.active.is_none() && filter.blocked.is_none();
+    let window = page.offset..page.offset.saturating_add(u64::from(page.limit));
+    let mut keys = Vec::new();
+    let mut position: u64 = 0;
+    for candidate in candidates {
+        if unfiltered && known_total.is_some() && position >= window.end {
             break;
         }
-        out.insert(id.value());
+        let (key, bits) = candidate?;
+        if !unfiltered && !facets::decode(bits)?.pass(filter) {
+            continue;
+        }
+        if window.contains(&position) {
+            keys.push(key);
+        }
+        position += 1;
     }
-    Ok(())
+    let total = match known_total {
+        Some(total) if unfiltered => total,
+        _ => position,
+    };
+    Ok((keys, total))
 }
 
-/// The tables a read needs, opened in one read transaction (one consistent snapshot).
+/// The stored user with that id. Point reads open only the tables they need: they run on
+/// the caller's thread, once per authenticated request.
+pub(crate) fn get(txn: &ReadTransaction, id: UserId) -> Result<Option<User>, RepoError> {
+    load(&txn.open_table(USERS).map_err(storage)?, key_of(id))
+}
+
+/// The user whose case-folded login is `login_key`.
+pub(crate) fn by_login(txn: &ReadTransaction, login_key: &str) -> Result<Option<User>, RepoError> {
+    let index = txn.open_table(LOGINS).map_err(storage)?;
+    by_unique_key(
+        &index,
+        "login_lc",
+        &txn.open_table(USERS).map_err(storage)?,
+        login_key,
+    )
+}
+
+/// The user whose case-folded e-mail is `email_key`.
+pub(crate) fn by_email(txn: &ReadTransaction, email_key: &str) -> Result<Option<User>, RepoError> {
+    let index = txn.open_table(EMAILS).map_err(storage)?;
+    by_unique_key(
+        &index,
+        "email_lc",
+        &txn.open_table(USERS).map_err(storage)?,
+        email_key,
+    )
+}
+
+/// Number of stored users.
+pub(crate) fn count(txn: &ReadTransaction) -> Result<u64, RepoError> {
+    txn.open_table(USERS)
+        .map_err(storage)?
+        .len()
+        .map_err(storage)
+}
+
+/// The tables a list needs, opened in one read transaction (one consistent snapshot).
 pub(crate) struct ReadTables {
     users: ReadOnlyTable<u128, &'static [u8]>,
-    logins: ReadOnlyTable<&'static str, u128>,
-    emails: ReadOnlyTable<&'static str, u128>,
     created: ReadOnlyTable<(i64, u128), u8>,
-    name_words: ReadOnlyMultimapTable<&'static str, u128>,
+    search: ReadOnlyTable<(&'static str, i64, u128), u8>,
+    search_count: ReadOnlyTable<&'static str, u64>,
 }
 
 impl ReadTables {
     pub(crate) fn open(txn: &ReadTransaction) -> Result<Self, RepoError> {
         Ok(Self {
             users: txn.open_table(USERS).map_err(storage)?,
-            logins: txn.open_table(LOGINS).map_err(storage)?,
-            emails: txn.open_table(EMAILS).map_err(storage)?,
             created: txn.open_table(CREATED).map_err(storage)?,
-            name_words: txn.open_multimap_table(NAME_WORDS).map_err(storage)?,
+            search: txn.open_table(SEARCH).map_err(storage)?,
+            search_count: txn.open_table(SEARCH_COUNT).map_err(storage)?,
         })
-    }
-
-    pub(crate) fn get(&self, id: UserId) -> Result<Option<User>, RepoError> {
-        load(&self.users, key_of(id))
-    }
-
-    pub(crate) fn by_login(&self, login_key: &str) -> Result<Option<User>, RepoError> {
-        by_unique_key(&self.logins, "login_lc", &self.users, login_key)
-    }
-
-    pub(crate) fn by_email(&self, email_key: &str) -> Result<Option<User>, RepoError> {
-        by_unique_key(&self.emails, "email_lc", &self.users, email_key)
-    }
-
-    /// Number of stored users.
-    pub(crate) fn count(&self) -> Result<u64, RepoError> {
-        self.users.len().map_err(storage)
     }
 
     /// Walks the [`CREATED`] index; only the facets are read.
@@ -274,53 +346,23 @@ impl ReadTables {
         filter: &UserFilter,
         page: PageRequest,
     ) -> Result<Page<User>, RepoError> {
-        let unfiltered =
-            filter.role.is_none() && filter.active.is_none() && filter.blocked.is_none();
-        let window = page.offset..page.offset.saturating_add(u64::from(page.limit));
-        let mut keys = Vec::new();
-        let mut position: u64 = 0;
-        for entry in self.created.iter().map_err(storage)? {
-            if unfiltered && position >= window.end {
-                // The total is the table's length: nothing after the window matters.
-                break;
-            }
+        let entries = self.created.iter().map_err(storage)?.map(|entry| {
             let (key, bits) = entry.map_err(storage)?;
-            if !unfiltered && !facets::decode(bits.value())?.pass(filter) {
-                continue;
-            }
-            if window.contains(&position) {
-                keys.push(key.value().1);
-            }
-            position += 1;
-        }
-        let total = if unfiltered {
-            self.created.len().map_err(storage)?
-        } else {
-            position
-        };
-        let mut items = Vec::with_capacity(keys.len());
-        for key in keys {
-            let user = load(&self.users, key)?.ok_or_else(|| dangling("created", key))?;
-            // The facets are derived data; a disagreement means a damaged file, and a
-            // wrong answer would be worse than an error.
-            if !filter.matches(&user) {
-                return Err(RepoError::Other(format!(
-                    "embedded store is inconsistent: index facets of user {} are stale",
-                    user.id
-                )));
-            }
-            items.push(user);
-        }
-        Ok(Page { items, total })
+            Ok((key.value().1, bits.value()))
+        });
+        let total = self.created.len().map_err(storage)?;
+        let (keys, total) = window(entries, Some(total), filter, page)?;
+        self.load_page(keys, total, filter, "created")
     }
 
-    /// Lists with search text: the prefix indexes give the candidates (every user whose
-    /// login, e-mail or a name word starts with `q`), the reference semantics
-    /// (`UserFilter::matches`) decide, then candidates are sorted into list order.
+    /// Lists with search text from the [`SEARCH`] index.
     ///
-    /// Cost: three range scans over the matching index keys, and one record decoded per
-    /// candidate (M candidates: O(M log M) for the sort), independent of the users that do
-    /// not match.
+    /// When `q` is the prefix of a single key (e.g. "kab" of "kabila"), that key's entries
+    /// are already in list order: without facet filters the page costs `offset + limit`
+    /// entries and the total one read of [`SEARCH_COUNT`]; with them, every entry of the
+    /// key. When `q` starts several keys, one user may hold more than one of them: all M
+    /// matching entries are read, sorted and deduplicated (O(M log M)). Only the page's
+    /// records are decoded.
     pub(crate) fn search(
         &self,
         q: &SearchText,
@@ -328,33 +370,73 @@ impl ReadTables {
         page: PageRequest,
     ) -> Result<Page<User>, RepoError> {
         let prefix = q.as_str();
-        let mut candidates = BTreeSet::new();
-        ids_with_prefix(&self.logins, prefix, &mut candidates)?;
-        ids_with_prefix(&self.emails, prefix, &mut candidates)?;
-        for entry in self.name_words.range(prefix..).map_err(storage)? {
-            let (word, ids) = entry.map_err(storage)?;
-            if !word.value().starts_with(prefix) {
+        // Keys sort as bytes: those starting with `prefix` are one run from `prefix` on.
+        let mut keys = Vec::with_capacity(2);
+        for entry in self.search_count.range(prefix..).map_err(storage)?.take(2) {
+            let (key, count) = entry.map_err(storage)?;
+            if !key.value().starts_with(prefix) {
                 break;
             }
-            for id in ids {
-                candidates.insert(id.map_err(storage)?.value());
-            }
+            keys.push((key.value().to_owned(), count.value()));
         }
+        let (ids, total) = match keys.as_slice() {
+            [] => (Vec::new(), 0),
+            [(key, count)] => {
+                let run = self
+                    .search
+                    .range((key.as_str(), i64::MIN, 0)..=(key.as_str(), i64::MAX, u128::MAX))
+                    .map_err(storage)?
+                    .map(|entry| {
+                        let (key, bits) = entry.map_err(storage)?;
+                        Ok((key.value().2, bits.value()))
+                    });
+                window(run, Some(*count), filter, page)?
+            }
+            _ => {
+                let mut all: Vec<(i64, u128, u8)> = Vec::new();
+                for entry in self
+                    .search
+                    .range((prefix, i64::MIN, 0)..)
+                    .map_err(storage)?
+                {
+                    let (key, bits) = entry.map_err(storage)?;
+                    let (word, millis, id) = key.value();
+                    if !word.starts_with(prefix) {
+                        break;
+                    }
+                    all.push((millis, id, bits.value()));
+                }
+                all.sort_unstable();
+                all.dedup_by_key(|(millis, id, _)| (*millis, *id));
+                let known = all.len() as u64;
+                let run = all.into_iter().map(|(_, id, bits)| Ok((id, bits)));
+                window(run, Some(known), filter, page)?
+            }
+        };
+        self.load_page(ids, total, filter, "search")
+    }
 
-        let mut found = Vec::new();
-        for key in candidates {
-            let user = load(&self.users, key)?.ok_or_else(|| dangling("a search index", key))?;
-            if filter.matches(&user) {
-                found.push(user);
+    /// The records of a page found through `index`, checked against the full filter.
+    fn load_page(
+        &self,
+        keys: Vec<u128>,
+        total: u64,
+        filter: &UserFilter,
+        index: &str,
+    ) -> Result<Page<User>, RepoError> {
+        let mut items = Vec::with_capacity(keys.len());
+        for key in keys {
+            let user = load(&self.users, key)?.ok_or_else(|| dangling(index, key))?;
+            // Index entries are derived data; a disagreement means a damaged file, and a
+            // wrong answer would be worse than an error.
+            if !filter.matches(&user) {
+                return Err(RepoError::Other(format!(
+                    "embedded store is inconsistent: the {index} index entry of user {} is stale",
+                    user.id
+                )));
             }
+            items.push(user);
         }
-        // Times are stored to the millisecond, so this is the order of the CREATED index.
-        found.sort_by_key(|u| (u.created_at, u.id));
-        let total = found.len() as u64;
-        // An offset or limit beyond what memory can index just means "all of it".
-        let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
-        let take = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let items = found.into_iter().skip(skip).take(take).collect();
         Ok(Page { items, total })
     }
 }
@@ -368,7 +450,8 @@ pub(crate) struct WriteTables<'txn> {
     logins: Table<'txn, &'static str, u128>,
     emails: Table<'txn, &'static str, u128>,
     created: Table<'txn, (i64, u128), u8>,
-    name_words: MultimapTable<'txn, &'static str, u128>,
+    search: Table<'txn, (&'static str, i64, u128), u8>,
+    search_count: Table<'txn, &'static str, u64>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -378,7 +461,8 @@ impl<'txn> WriteTables<'txn> {
             logins: txn.open_table(LOGINS).map_err(storage)?,
             emails: txn.open_table(EMAILS).map_err(storage)?,
             created: txn.open_table(CREATED).map_err(storage)?,
-            name_words: txn.open_multimap_table(NAME_WORDS).map_err(storage)?,
+            search: txn.open_table(SEARCH).map_err(storage)?,
+            search_count: txn.open_table(SEARCH_COUNT).map_err(storage)?,
         })
     }
 
@@ -425,12 +509,34 @@ impl<'txn> WriteTables<'txn> {
                 facets::encode(user),
             )
             .map_err(storage)?;
-        for word in SearchText::name_words(user.full_name.as_str()) {
-            self.name_words
-                .insert(word.as_str(), key)
+        self.index_search(user)
+    }
+
+    /// Adds `user`'s entries to the search index and its counts.
+    fn index_search(&mut self, user: &User) -> Result<(), RepoError> {
+        let (millis, key, bits) = (
+            record::to_millis(user.created_at)?,
+            key_of(user.id),
+            facets::encode(user),
+        );
+        for word in SearchText::keys_of(user) {
+            self.search
+                .insert((word.as_str(), millis, key), bits)
+                .map_err(storage)?;
+            let count = self.search_count_of(&word)?;
+            self.search_count
+                .insert(word.as_str(), count + 1)
                 .map_err(storage)?;
         }
         Ok(())
+    }
+
+    fn search_count_of(&self, word: &str) -> Result<u64, RepoError> {
+        Ok(self
+            .search_count
+            .get(word)
+            .map_err(storage)?
+            .map_or(0, |count| count.value()))
     }
 
     /// Rewrites the record of a user whose indexed fields did not change (the login
@@ -459,10 +565,16 @@ impl<'txn> WriteTables<'txn> {
         self.created
             .remove((record::to_millis(user.created_at)?, key))
             .map_err(storage)?;
-        for word in SearchText::name_words(user.full_name.as_str()) {
-            self.name_words
-                .remove(word.as_str(), key)
+        let millis = record::to_millis(user.created_at)?;
+        for word in SearchText::keys_of(user) {
+            self.search
+                .remove((word.as_str(), millis, key))
                 .map_err(storage)?;
+            match self.search_count_of(&word)? {
+                0 | 1 => self.search_count.remove(word.as_str()).map(drop),
+                count => self.search_count.insert(word.as_str(), count - 1).map(drop),
+            }
+            .map_err(storage)?;
         }
         Ok(())
     }

@@ -7,20 +7,31 @@
 //!   every method is a single critical section: uniqueness is checked atomically with the
 //!   write, and increments cannot be lost. No lock is held across an `.await` (there is
 //!   none inside the methods).
-//! - `Store` (private): users by id, plus the indexes from the case-folded login and
-//!   e-mail (`Login::key`, `Email::key`) to the owner's id, kept in step with the users.
+//! - `Store` (private): users by id, plus indexes kept in step with the users: the
+//!   case-folded login and e-mail (`Login::key`, `Email::key`) to the owner's id, the list
+//!   order (creation time, id), and each search key (`SearchText::keys_of`) to its users
+//!   in list order.
 //!
-//! Filtering and search use `UserFilter::matches`, the domain's reference semantics, and
-//! pages are sorted by creation time then id. A lock poisoned by a panic is reported as
-//! `RepoError::Other`, never propagated as a panic.
+//! # Cost of `list`
+//! Pages come from the ordered indexes, never from a sort of the whole store. Without
+//! role/active/blocked filters the total is a length, so a page costs `offset + limit`
+//! steps; when `q` is the prefix of a single key (the usual case: "kab" of "kabila") the
+//! page is read straight from that key's ordered set; a prefix of several keys merges
+//! their sets (M matches: O(M log M)). Role/active/blocked filters look at every
+//! candidate to count the total: every user without `q`, every match with it. The
+//! filters themselves are `UserFilter::matches`, the domain's reference semantics.
+//!
+//! A lock poisoned by a panic is reported as `RepoError::Other`, never propagated as a
+//! panic.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use domain::error::UniqueField;
 use domain::model::{Email, Login, User, UserId};
-use domain::ports::{Page, PageRequest, RepoError, UserFilter, UserRepository};
+use domain::ports::{Page, PageRequest, RepoError, SearchText, UserFilter, UserRepository};
 use time::OffsetDateTime;
 
 /// Users kept in memory, safe to share between tasks (wrap it in an `Arc`).
@@ -29,13 +40,24 @@ pub struct InMemoryUserRepository {
     store: RwLock<Store>,
 }
 
-/// The state behind the lock. Invariant: `logins` and `emails` hold exactly the keys of
-/// the users in `users`, each mapped to its owner.
+/// A user's place in list order.
+type Position = (OffsetDateTime, UserId);
+
+/// The state behind the lock. Invariant: the indexes describe exactly the users in
+/// `users`: `logins` and `emails` map each key to its owner, `order` holds every user's
+/// position, `search` maps each search key to the positions of the users having it (no
+/// empty set is kept).
 #[derive(Debug, Default)]
 struct Store {
     users: HashMap<UserId, User>,
     logins: HashMap<String, UserId>,
     emails: HashMap<String, UserId>,
+    order: BTreeSet<Position>,
+    search: BTreeMap<String, BTreeSet<Position>>,
+}
+
+fn position(user: &User) -> Position {
+    (user.created_at, user.id)
 }
 
 impl Store {
@@ -60,15 +82,14 @@ impl Store {
     /// Stores `user` in place of any user with its id, moving the index entries along.
     /// Callers have checked uniqueness.
     fn put(&mut self, user: User) {
-        if let Some(previous) = self.users.remove(&user.id) {
-            self.logins.remove(previous.login.key());
-            if let Some(email) = &previous.email {
-                self.emails.remove(email.key());
-            }
-        }
+        self.remove(user.id);
         self.logins.insert(user.login.key().to_owned(), user.id);
         if let Some(email) = &user.email {
             self.emails.insert(email.key().to_owned(), user.id);
+        }
+        self.order.insert(position(&user));
+        for key in SearchText::keys_of(&user) {
+            self.search.entry(key).or_default().insert(position(&user));
         }
         self.users.insert(user.id, user);
     }
@@ -79,7 +100,75 @@ impl Store {
         if let Some(email) = &user.email {
             self.emails.remove(email.key());
         }
+        self.order.remove(&position(&user));
+        for key in SearchText::keys_of(&user) {
+            if let Some(set) = self.search.get_mut(&key) {
+                set.remove(&position(&user));
+                if set.is_empty() {
+                    self.search.remove(&key);
+                }
+            }
+        }
         Some(user)
+    }
+
+    /// One page of the users passing `filter`, in list order, with the total.
+    fn list(&self, filter: &UserFilter, page: PageRequest) -> Page<User> {
+        let facets_only = UserFilter {
+            q: None,
+            ..filter.clone()
+        };
+        let unfiltered = facets_only == UserFilter::default();
+        let merged: Vec<Position>;
+        // The candidates in list order, and how many there are.
+        let (candidates, count): (Box<dyn Iterator<Item = &Position>>, usize) = match &filter.q {
+            None => (Box::new(self.order.iter()), self.order.len()),
+            Some(q) => {
+                let prefix = q.as_str();
+                let mut sets = self
+                    .search
+                    .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+                    .take_while(|(key, _)| key.starts_with(prefix))
+                    .map(|(_, set)| set);
+                match (sets.next(), sets.next()) {
+                    (None, _) => (Box::new(std::iter::empty()), 0),
+                    (Some(only), None) => (Box::new(only.iter()), only.len()),
+                    (Some(first), Some(second)) => {
+                        // One user may hold several of these keys: merge, then dedup.
+                        let mut all: Vec<Position> = first.iter().chain(second).copied().collect();
+                        all.extend(sets.flatten().copied());
+                        all.sort_unstable();
+                        all.dedup();
+                        merged = all;
+                        (Box::new(merged.iter()), merged.len())
+                    }
+                }
+            }
+        };
+        // An offset or limit beyond what memory can index just means "all of it".
+        let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(page.limit).unwrap_or(usize::MAX);
+        let window = skip..skip.saturating_add(take);
+        let users = candidates.filter_map(|(_, id)| self.users.get(id));
+        if unfiltered {
+            let items = users.skip(skip).take(take).cloned().collect();
+            return Page {
+                items,
+                total: count as u64,
+            };
+        }
+        let mut items = Vec::new();
+        let mut total = 0usize;
+        for user in users.filter(|u| facets_only.matches(u)) {
+            if window.contains(&total) {
+                items.push(user.clone());
+            }
+            total += 1;
+        }
+        Page {
+            items,
+            total: total as u64,
+        }
     }
 
     fn user_mut(&mut self, id: UserId) -> Result<&mut User, RepoError> {
@@ -169,15 +258,7 @@ impl UserRepository for InMemoryUserRepository {
     }
 
     async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, RepoError> {
-        let store = self.read()?;
-        let mut matches: Vec<&User> = store.users.values().filter(|u| filter.matches(u)).collect();
-        matches.sort_by_key(|u| (u.created_at, u.id));
-        let total = matches.len() as u64;
-        // An offset or limit beyond what memory can index just means "all of it".
-        let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
-        let take = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let items = matches.into_iter().skip(skip).take(take).cloned().collect();
-        Ok(Page { items, total })
+        Ok(self.read()?.list(filter, page))
     }
 
     async fn count_active_admins(&self) -> Result<u64, RepoError> {

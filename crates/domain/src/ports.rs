@@ -1,6 +1,8 @@
 //! Ports: what the domain needs from the outside world. Adapters implement them; the
 //! sentences under `# Errors` are the contract the shared repository suite checks.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -50,6 +52,17 @@ impl SearchText {
     /// The words of a full name as the search sees them (case-folded, split on whitespace).
     pub fn name_words(full_name: &str) -> impl Iterator<Item = String> + '_ {
         full_name.split_whitespace().map(str::to_lowercase)
+    }
+
+    /// The distinct strings of `user` a search matches a prefix of (case-folded login,
+    /// e-mail and name words): what a store indexes to find matches without a full scan.
+    pub fn keys_of(user: &User) -> BTreeSet<String> {
+        let mut keys: BTreeSet<String> = Self::name_words(user.full_name.as_str()).collect();
+        keys.insert(user.login.key().to_owned());
+        if let Some(email) = &user.email {
+            keys.insert(email.key().to_owned());
+        }
+        keys
     }
 
     /// Whether `user` matches; the reference semantics every store must reproduce.

@@ -80,6 +80,7 @@ macro_rules! __with_cases {
             list_filters_by_role_active_and_blocked_combined_with_and,
             list_search_matches_prefixes_ignoring_case,
             list_search_is_plain_text,
+            list_search_follows_updates_and_deletes,
             count_active_admins_counts_only_active_unblocked_admins,
             record_failed_login_increments_and_returns_the_count,
             lock_sets_locked_until_and_resets_the_count,

@@ -375,6 +375,103 @@ where
     assert_eq!(got.total, 2);
 }
 
+/// Search stays exact while users are renamed, re-roled and deleted: for every window
+/// and filter, the page and the total are what `UserFilter::matches` says, whether `q` is
+/// the prefix of one key shared by many users or of several keys one user may hold twice.
+pub async fn list_search_follows_updates_and_deletes<R, F, Fut>(make: F)
+where
+    R: UserRepository + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let repo = make().await;
+    let mut users: Vec<User> = (0..12u128)
+        .map(|i| {
+            let mut u = sample_user(&format!("member{i}"), None);
+            // Out of insertion order on purpose: the index, not the insertion, orders.
+            u.created_at = at_ms(1_000 + i64::try_from((i * 7) % 12).unwrap());
+            u.full_name = FullName::parse(if i % 3 == 0 {
+                "Kabila Joseph"
+            } else {
+                "Kasongo Kabila Marie"
+            })
+            .unwrap();
+            u.role = if i % 2 == 0 {
+                Role::Taxateur
+            } else {
+                Role::Admin
+            };
+            u
+        })
+        .collect();
+    // One user holds "kabila" three times (login, e-mail, name word): found once.
+    let mut thrice = sample_user("kabila", Some("kabila@example.cd"));
+    thrice.full_name = FullName::parse("Kabila").unwrap();
+    users.push(thrice);
+    // One holds two keys starting with "kab": found once by "kab", by "kabi" once too.
+    let mut twice = sample_user("kab1", None);
+    twice.full_name = FullName::parse("Kabinda Kabila").unwrap();
+    users.push(twice);
+    insert_all(&repo, &users).await;
+
+    async fn check<R: UserRepository>(repo: &R, stored: &[User], step: &str) {
+        for q in ["kabila", "kab", "kabi", "kas", "joseph", "member1", "k"] {
+            for role in [None, Some(Role::Admin)] {
+                let filter = UserFilter {
+                    q: Some(search(q)),
+                    role,
+                    ..UserFilter::default()
+                };
+                let mut expected: Vec<&User> =
+                    stored.iter().filter(|u| filter.matches(u)).collect();
+                expected.sort_by_key(|u| (u.created_at, u.id));
+                for (offset, limit) in [(0, 100), (0, 1), (2, 3), (5, 100), (40, 10)] {
+                    let got = list_page(repo, &filter, page(offset, limit)).await;
+                    let want: Vec<_> = expected
+                        .iter()
+                        .skip(offset as usize)
+                        .take(limit as usize)
+                        .map(|u| u.id)
+                        .collect();
+                    assert_eq!(
+                        ids(&got.items),
+                        want,
+                        "{step}: {filter:?} [{offset}; {limit}]"
+                    );
+                    assert_eq!(
+                        got.total,
+                        expected.len() as u64,
+                        "{step}: total of {filter:?}"
+                    );
+                }
+            }
+        }
+    }
+    check(&repo, &users, "inserted").await;
+
+    // Renamed out of "kabila" (and into "kasai"), re-roled, then one deleted.
+    for i in [0, 4, 13] {
+        let mut next = users[i].clone();
+        next.full_name = FullName::parse("Kasai Tshala").unwrap();
+        next.role = Role::Admin;
+        next.version += 1;
+        repo.update(&next, users[i].version).await.unwrap();
+        users[i] = next;
+    }
+    check(&repo, &users, "renamed").await;
+    for i in [12, 3] {
+        repo.delete(users[i].id).await.unwrap();
+        users.remove(i);
+    }
+    check(&repo, &users, "deleted").await;
+    let mut renamed_back = users[0].clone();
+    renamed_back.full_name = FullName::parse("Kabila").unwrap();
+    renamed_back.version += 1;
+    repo.update(&renamed_back, users[0].version).await.unwrap();
+    users[0] = renamed_back;
+    check(&repo, &users, "renamed back").await;
+}
+
 /// `q` is plain text, never a pattern: regular-expression and `LIKE` metacharacters
 /// match themselves only, and a query that would be a broken pattern is no error.
 pub async fn list_search_is_plain_text<R, F, Fut>(make: F)
