@@ -10,6 +10,7 @@ use tokio::time::timeout;
 
 use super::*;
 use crate::config::{Algorithm, Argon2Params, HasherConfig};
+use argon2::password_hash::PasswordHasher as _;
 
 /// Small argon2 parameters so that most tests take milliseconds.
 const FAST: Argon2Params = Argon2Params {
@@ -608,4 +609,33 @@ fn poll_once_without_runtime<F: std::future::Future>(future: F) -> Option<F::Out
         Poll::Ready(output) => Some(output),
         Poll::Pending => None,
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argon2_memory_is_reused_then_freed_when_idle() {
+    let hasher = Hasher::new(config(Algorithm::Argon2id, 1)).unwrap();
+    let hash = hasher.hash(&pw("burst-password")).await.unwrap();
+    let mut burst = JoinSet::new();
+    for i in 0..6 {
+        let (hasher, hash) = (hasher.clone(), hash.clone());
+        let password = if i % 2 == 0 {
+            "burst-password"
+        } else {
+            "wrong"
+        };
+        burst.spawn(async move { hasher.verify(&pw(password), &hash).await.unwrap() });
+    }
+    let mut matches = 0;
+    while let Some(verified) = burst.join_next().await {
+        matches += usize::from(verified.unwrap());
+    }
+    assert_eq!(matches, 3, "a reused buffer must not change any result");
+    // Idle again: nothing pending, and the spare buffer goes after LINGER.
+    assert_eq!(hasher.memory.pending.load(Ordering::Acquire), 0);
+    let spares = || hasher.memory.spare.lock().unwrap().buffers.len();
+    let deadline = Instant::now() + PATIENCE;
+    while spares() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(LINGER / 4).await;
+    }
+    assert_eq!(spares(), 0, "freed once idle");
 }
