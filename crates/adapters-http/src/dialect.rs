@@ -80,6 +80,7 @@ impl Fr {
             "PAYLOAD_TOO_LARGE" => "CORPS_TROP_VOLUMINEUX",
             "UNSUPPORTED_MEDIA_TYPE" => "TYPE_DE_CONTENU_NON_SUPPORTE",
             "CONFLICT" => "MODIFICATION_CONCURRENTE",
+            "RATE_LIMITED" => "TROP_DE_REQUETES",
             other => other,
         }
     }

@@ -80,6 +80,18 @@ impl<D> ApiError<D> {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
+    /// 429: the client made too many password-checking requests; `wait` until the next.
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "too many requests from this client; retry later",
+        );
+        // Rounded up: retrying on time must succeed.
+        e.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+        e
+    }
+
     /// The stable code.
     pub fn code(&self) -> &'static str {
         self.code

@@ -27,6 +27,7 @@ pub mod openapi;
 pub mod ops;
 pub mod server;
 pub mod state;
+pub mod throttle;
 pub mod token;
 pub mod v1;
 

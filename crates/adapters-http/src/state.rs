@@ -3,6 +3,7 @@
 use domain::service::UserService;
 
 use crate::metrics::Metrics;
+use crate::throttle::Throttle;
 use crate::token::TokenService;
 
 /// Shared application state, built once by the composition root with
@@ -15,6 +16,8 @@ pub struct AppState {
     pub tokens: TokenService,
     /// Prometheus metrics, in a registry of their own.
     pub metrics: Metrics,
+    /// Per-client rate limiting of the password routes; `None`: disabled.
+    pub throttle: Option<Throttle>,
 }
 
 impl AppState {
@@ -31,6 +34,15 @@ impl AppState {
             users,
             tokens,
             metrics,
+            throttle: None,
+        }
+    }
+
+    /// The same state, rate limiting the password routes with `throttle`.
+    pub fn with_throttle(self, throttle: Throttle) -> Self {
+        Self {
+            throttle: Some(throttle),
+            ..self
         }
     }
 }

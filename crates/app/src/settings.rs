@@ -16,11 +16,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use adapters_http::throttle::{Network, RateLimits};
 use adapters_password::{Algorithm, Argon2Params, HasherConfig};
 use config::{Config, ConfigError, Environment, File, FileFormat, Source};
 use domain::model::{Login, Permission, PlainPassword, Role};
@@ -73,6 +74,8 @@ pub struct Settings {
     pub lockout: LockoutSettings,
     /// `[registration]`: self-registration.
     pub registration: RegistrationSettings,
+    /// `[rate_limit]`: per-client limits of the password routes.
+    pub rate_limit: RateLimitSettings,
     /// `[bootstrap]`: the first administrator.
     pub bootstrap: BootstrapSettings,
     /// `[log]`: telemetry.
@@ -91,6 +94,19 @@ pub struct ServerSettings {
     /// HTTP worker threads; defaults to the number of available cores.
     #[serde(deserialize_with = "number")]
     pub workers: usize,
+    /// `production` turns the start-up warnings about unsafe settings into refusals.
+    pub profile: Profile,
+}
+
+/// How strict the start-up checks are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Unsafe settings (no JWT secret, a short one, the memory store) start with a warning.
+    #[default]
+    Development,
+    /// Unsafe settings stop the start, naming the key.
+    Production,
 }
 
 impl Default for ServerSettings {
@@ -99,6 +115,7 @@ impl Default for ServerSettings {
             host: "0.0.0.0".to_owned(),
             port: 3003,
             workers: std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+            profile: Profile::Development,
         }
     }
 }
@@ -302,6 +319,72 @@ impl Default for LockoutSettings {
         }
     }
 }
+
+/// `[rate_limit]`: login, register, password changes and resets, per client IP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Off: no limit (tests, or a gateway that limits already).
+    pub enabled: bool,
+    /// Requests per minute a client may sustain.
+    #[serde(deserialize_with = "number")]
+    pub per_minute: u32,
+    /// Requests a client may make at once before the pace applies.
+    #[serde(deserialize_with = "number")]
+    pub burst: u32,
+    /// Comma-separated IPs or networks (`10.0.0.0/8`) of reverse proxies whose
+    /// `X-Forwarded-For` names the client; unset: the TCP peer is the client.
+    pub trusted_proxies: Option<String>,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        // An office behind one NAT address logs in together in the morning: generous per
+        // address, still 1,000× slower than an unthrottled password-guessing script.
+        Self {
+            enabled: true,
+            per_minute: 60,
+            burst: 20,
+            trusted_proxies: None,
+        }
+    }
+}
+
+impl RateLimitSettings {
+    /// The limits, or `None` when disabled.
+    ///
+    /// # Errors
+    /// The first entry of `trusted_proxies` that is not an IP or a network, or a zero limit.
+    pub fn limits(&self) -> Result<Option<RateLimits>, SettingsError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let positive = |key: &str, n: u32| {
+            NonZeroU32::new(n)
+                .filter(|n| n.get() <= MAX_RATE)
+                .ok_or_else(|| SettingsError::new(key, format!("must be 1 to {MAX_RATE}, got {n}")))
+        };
+        let trusted_proxies = self
+            .trusted_proxies
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|entry| !entry.trim().is_empty())
+            .map(|entry| {
+                Network::parse(entry)
+                    .map_err(|e| SettingsError::new("rate_limit.trusted_proxies", e))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Some(RateLimits {
+            per_minute: positive("rate_limit.per_minute", self.per_minute)?,
+            burst: positive("rate_limit.burst", self.burst)?,
+            trusted_proxies,
+        }))
+    }
+}
+
+/// Largest `rate_limit.per_minute` and `rate_limit.burst`.
+const MAX_RATE: u32 = 1_000_000;
 
 /// `[registration]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -647,6 +730,7 @@ impl Settings {
         self.validate_password()?;
         self.validate_lockout()?;
         self.validate_registration()?;
+        self.rate_limit.limits()?;
         self.validate_bootstrap()?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(SettingsError::new("log.level", e.to_string()));
@@ -681,6 +765,13 @@ impl Settings {
             ));
         }
         match db.kind {
+            DatabaseKind::Memory if self.server.profile == Profile::Production => {
+                return Err(SettingsError::new(
+                    "database.kind",
+                    "\"memory\" loses every account at exit: refused when \
+                     server.profile = \"production\"",
+                ));
+            }
             DatabaseKind::Memory => {}
             DatabaseKind::Embedded => {
                 if db.path.as_os_str().is_empty() {
@@ -707,6 +798,24 @@ impl Settings {
 
     fn validate_auth(&self) -> Result<(), SettingsError> {
         let auth = &self.auth;
+        if self.server.profile == Profile::Production {
+            // A generated secret differs per replica and per start: random 401s, and every
+            // session lost at each deployment. A short one can be brute-forced offline
+            // from any token (RFC 7518 §3.2 asks for at least 256 bits).
+            let long_enough = auth
+                .jwt_secret
+                .as_ref()
+                .is_some_and(|s| s.expose().len() >= MIN_JWT_SECRET_BYTES);
+            if !long_enough {
+                return Err(SettingsError::new(
+                    "auth.jwt_secret",
+                    format!(
+                        "must be set, at least {MIN_JWT_SECRET_BYTES} bytes, when \
+                         server.profile = \"production\" (e.g. `openssl rand -hex 32`)"
+                    ),
+                ));
+            }
+        }
         if auth.jwt_issuer.trim().is_empty() {
             return Err(SettingsError::new("auth.jwt_issuer", "must not be empty"));
         }

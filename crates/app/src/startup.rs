@@ -11,6 +11,7 @@ use actix_web::dev::Server;
 use adapters_embedded::EmbeddedUserRepository;
 use adapters_http::AppState;
 use adapters_http::metrics::Metrics;
+use adapters_http::throttle::Throttle;
 use adapters_http::token::{TokenService, TokenSettings};
 use adapters_memory::InMemoryUserRepository;
 use adapters_mongo::MongoUserRepository;
@@ -24,7 +25,8 @@ use rand::rngs::OsRng;
 
 use crate::instrument::{InstrumentedHasher, InstrumentedRepository};
 use crate::settings::{
-    AuthSettings, BootstrapSettings, DatabaseKind, DatabaseSettings, MIN_JWT_SECRET_BYTES, Settings,
+    AuthSettings, BootstrapSettings, DatabaseKind, DatabaseSettings, MIN_JWT_SECRET_BYTES,
+    Settings, SettingsError,
 };
 
 /// Exit code of a runtime failure (store down, port taken, I/O).
@@ -46,6 +48,9 @@ pub enum StartupError {
         /// What failed.
         reason: String,
     },
+    /// Settings refused while building (normally caught by `Settings::validate` first).
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     /// The hasher refused its settings.
     #[error("invalid configuration: password: {0}")]
     Hasher(#[source] HashError),
@@ -77,9 +82,10 @@ impl StartupError {
     /// 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::StoreNotAvailable(_) | Self::Hasher(_) | Self::BootstrapRefused(_) => {
-                EXIT_INVALID
-            }
+            Self::StoreNotAvailable(_)
+            | Self::Settings(_)
+            | Self::Hasher(_)
+            | Self::BootstrapRefused(_) => EXIT_INVALID,
             Self::Store { .. }
             | Self::Bootstrap(_)
             | Self::Random(_)
@@ -326,7 +332,10 @@ impl Application {
             source,
         })?;
         let address = listener.local_addr().map_err(StartupError::Server)?;
-        let state = AppState::with_metrics(users, tokens, metrics);
+        let mut state = AppState::with_metrics(users, tokens, metrics);
+        if let Some(limits) = settings.rate_limit.limits()? {
+            state = state.with_throttle(Throttle::new(&limits));
+        }
         let server = adapters_http::run(listener, state, settings.server.workers)
             .map_err(StartupError::Server)?;
         tracing::info!(%address, "listening on {address}");

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use app::settings::{DatabaseKind, LogFormat, Settings, SettingsError, Sources};
+use app::settings::{DatabaseKind, LogFormat, Profile, Settings, SettingsError, Sources};
 use domain::model::Role;
 
 /// A fresh directory under the system's temporary directory, removed when dropped.
@@ -317,4 +317,68 @@ fn an_environment_name_must_be_a_plain_name() {
     let dir = TempDir::new();
     let e = Settings::load_from(&sources(dir.path(), Some("../etc"), &[])).unwrap_err();
     assert_eq!(e.key(), Some("USERS_ENV"));
+}
+
+#[test]
+fn the_production_profile_refuses_what_development_only_warns_about() {
+    let production = ("USERS__SERVER__PROFILE", "production");
+    let long = "k".repeat(32);
+    let short = "k".repeat(31);
+    for vars in [
+        vec![production],
+        vec![production, ("USERS__AUTH__JWT_SECRET", short.as_str())],
+    ] {
+        let e = error(&vars);
+        assert_eq!(e.key(), Some("auth.jwt_secret"), "{vars:?}: {e}");
+        assert!(e.to_string().contains("at least 32 bytes"), "{e}");
+    }
+    let memory = error(&[
+        production,
+        ("USERS__AUTH__JWT_SECRET", long.as_str()),
+        ("USERS__DATABASE__KIND", "memory"),
+    ]);
+    assert_eq!(memory.key(), Some("database.kind"), "{memory}");
+
+    let accepted = load(&[production, ("USERS__AUTH__JWT_SECRET", long.as_str())]).unwrap();
+    assert_eq!(accepted.server.profile, Profile::Production);
+    assert!(accepted.warnings().is_empty(), "{:?}", accepted.warnings());
+    // The same settings in development start, with warnings.
+    assert_eq!(load(&[]).unwrap().server.profile, Profile::Development);
+    assert!(load(&[("USERS__DATABASE__KIND", "memory")]).is_ok());
+    assert_eq!(
+        error(&[("USERS__SERVER__PROFILE", "staging")]).key(),
+        Some("server.profile")
+    );
+}
+
+#[test]
+fn rate_limits_are_checked_and_can_be_turned_off() {
+    let defaults = load(&[]).unwrap().rate_limit.limits().unwrap().unwrap();
+    assert_eq!((defaults.per_minute.get(), defaults.burst.get()), (60, 20));
+    assert!(defaults.trusted_proxies.is_empty());
+    let off = load(&[("USERS__RATE_LIMIT__ENABLED", "false")]).unwrap();
+    assert_eq!(off.rate_limit.limits().unwrap(), None);
+    let proxies = load(&[(
+        "USERS__RATE_LIMIT__TRUSTED_PROXIES",
+        "10.0.0.0/8, 192.168.1.7,fd00::/8",
+    )])
+    .unwrap();
+    let limits = proxies.rate_limit.limits().unwrap().unwrap();
+    assert_eq!(limits.trusted_proxies.len(), 3);
+    for (key, value) in [
+        (
+            "USERS__RATE_LIMIT__TRUSTED_PROXIES",
+            "10.0.0.0/8,proxy.local",
+        ),
+        ("USERS__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.0/40"),
+        ("USERS__RATE_LIMIT__PER_MINUTE", "0"),
+        ("USERS__RATE_LIMIT__BURST", "0"),
+    ] {
+        let e = error(&[(key, value)]);
+        let expected = key
+            .trim_start_matches("USERS__")
+            .to_lowercase()
+            .replace("__", ".");
+        assert_eq!(e.key(), Some(expected.as_str()), "{value}: {e}");
+    }
 }

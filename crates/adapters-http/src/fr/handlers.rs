@@ -18,10 +18,13 @@ use crate::dialect::Fr;
 use crate::error::ApiError;
 use crate::extract::Authenticated;
 use crate::state::AppState;
+use crate::throttle::Limited;
 
 type Result<T> = std::result::Result<T, ApiError<Fr>>;
 type Auth = Authenticated<Fr>;
 type Json<T> = body::Json<T, Fr>;
+/// Rate limited per client (the routes that check or set a password).
+type Limit = Limited<Fr>;
 
 fn internal(e: impl std::fmt::Display) -> ApiError<Fr> {
     ApiError::from(DomainError::Internal(e.to_string()))
@@ -74,7 +77,11 @@ async fn optional_json<T: DeserializeOwned>(
 }
 
 /// `POST /auth/login`.
-pub async fn login(state: web::Data<AppState>, body: Json<LoginIn>) -> Result<HttpResponse> {
+pub async fn login(
+    _: Limit,
+    state: web::Data<AppState>,
+    body: Json<LoginIn>,
+) -> Result<HttpResponse> {
     let (identifier, password) = body.into_inner().try_into_domain()?;
     let user = state.users.login(&identifier, &password).await?;
     session_response(&state, &user)
@@ -166,6 +173,7 @@ pub async fn set_blocked(
 /// `POST /utilisateurs/{id}/reset-password`: `{nouveauMotDePasse}`, or no body to get a
 /// generated temporary password, shown once.
 pub async fn reset_password(
+    _: Limit,
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<String>,
@@ -187,6 +195,7 @@ pub async fn reset_password(
 
 /// `POST /utilisateurs/change-password`: older tokens are revoked, so a fresh one is returned.
 pub async fn change_password(
+    _: Limit,
     state: web::Data<AppState>,
     auth: Auth,
     body: Json<ChangePasswordIn>,

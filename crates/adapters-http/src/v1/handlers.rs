@@ -13,10 +13,13 @@ use crate::dialect::V1;
 use crate::error::ApiError;
 use crate::extract::Authenticated;
 use crate::state::AppState;
+use crate::throttle::Limited;
 
 type Result<T> = std::result::Result<T, ApiError<V1>>;
 type Auth = Authenticated<V1>;
 type Json<T> = crate::body::Json<T, V1>;
+/// Rate limited per client (the routes that check or set a password).
+type Limit = Limited<V1>;
 
 fn internal(e: impl std::fmt::Display) -> ApiError<V1> {
     ApiError::from(domain::DomainError::Internal(e.to_string()))
@@ -33,7 +36,11 @@ fn password(raw: String, field: &'static str) -> Result<PlainPassword> {
     })
 }
 
-pub async fn register(state: web::Data<AppState>, body: Json<RegisterIn>) -> Result<HttpResponse> {
+pub async fn register(
+    _: Limit,
+    state: web::Data<AppState>,
+    body: Json<RegisterIn>,
+) -> Result<HttpResponse> {
     let user = state
         .users
         .register(body.into_inner().try_into_domain()?)
@@ -60,6 +67,7 @@ fn token_response(state: &AppState, user: &User) -> Result<HttpResponse> {
 /// JSON `{email, password}`, or the OAuth2 password form `username=&password=`. Extractor
 /// errors pass through as the v1 configs rendered them (field list included).
 pub async fn login(
+    _: Limit,
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
@@ -97,6 +105,7 @@ pub async fn me(auth: Auth) -> Result<HttpResponse> {
 }
 
 pub async fn update_me(
+    _: Limit,
     state: web::Data<AppState>,
     auth: Auth,
     body: Json<UpdateMeIn>,

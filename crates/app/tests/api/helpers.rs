@@ -263,6 +263,8 @@ impl TestApp {
             .env("USERS__PASSWORD__ARGON2_ITERATIONS", "1")
             .env("USERS__PASSWORD__ARGON2_PARALLELISM", "1")
             .env("USERS__LOG__LEVEL", "info")
+            // Every test logs in from 127.0.0.1; `rate_limit` turns the limiter back on.
+            .env("USERS__RATE_LIMIT__ENABLED", "false")
             .envs(store.env(&dir, &id))
             .envs(extra.iter().copied())
             .stdin(Stdio::null())

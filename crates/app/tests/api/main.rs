@@ -18,6 +18,7 @@
 //! - [`blocking`]: block/unblock and password reset.
 //! - [`concurrency`]: races on one identity, on failed logins and on updates.
 //! - [`lockout`]: rule 9, brute-force lockout.
+//! - [`rate_limit`]: per-client-IP limits of the password routes (429), `X-Forwarded-For`.
 //! - [`tokens`]: logout and token attacks (SPEC §3.4).
 //! - [`hostile_input`]: mass assignment, malformed, oversized and injection-shaped bodies,
 //!   unknown routes and ids.
@@ -42,5 +43,6 @@ mod hostile_input;
 mod lockout;
 mod ops;
 mod permissions;
+mod rate_limit;
 mod tokens;
 mod v1_routes;
