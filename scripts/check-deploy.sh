@@ -313,6 +313,10 @@ replay_cargo_stages() {
   rm -rf "$ctx" "$stage1"
   mkdir -p "$ctx" "$stage1"
   tar -cf - -T "$work/context.txt" | tar -xf - -C "$ctx"
+  # The replays below are offline (they must not differ from the lock file): first put
+  # every locked package in the cache, those of other platforms too (the test builds
+  # only download the host's).
+  cargo fetch --locked >/dev/null 2>&1 || { echo "cargo fetch --locked failed"; return 1; }
   # Stage 1: what the dependency layer COPYs, then the Dockerfile's stubs.
   cp "$ctx/Cargo.toml" "$ctx/Cargo.lock" "$stage1/"
   for manifest in $(grep -E '^COPY crates/[^ ]+/Cargo\.toml ' deploy/Dockerfile | awk '{print $2}'); do
