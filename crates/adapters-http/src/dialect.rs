@@ -81,6 +81,7 @@ impl Fr {
             "UNSUPPORTED_MEDIA_TYPE" => "TYPE_DE_CONTENU_NON_SUPPORTE",
             "CONFLICT" => "MODIFICATION_CONCURRENTE",
             "RATE_LIMITED" => "TROP_DE_REQUETES",
+            "HEADERS_TOO_LARGE" => "EN_TETES_TROP_VOLUMINEUX",
             other => other,
         }
     }

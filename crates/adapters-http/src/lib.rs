@@ -33,5 +33,5 @@ pub mod v1;
 
 mod wire;
 
-pub use server::{app, configure, run};
+pub use server::{Transport, app, app_with, configure, run};
 pub use state::AppState;

@@ -10,12 +10,12 @@
 
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, web};
+use actix_web::{Error, HttpMessage, ResponseError, web};
 use tracing::Instrument;
 use tracing::field::Empty;
 use uuid::Uuid;
@@ -179,6 +179,44 @@ pub async fn standard_headers(
         headers.insert(header::ALLOW, allow);
     }
     Ok(res)
+}
+
+/// Most bytes of a request head (target, header names and values) the service reads.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Most header lines of a request.
+const MAX_HEADERS: usize = 64;
+
+/// 431 for a request head beyond [`MAX_HEAD_BYTES`] or [`MAX_HEADERS`], in the dialect of
+/// its path. actix bounds what it buffers (32 KiB while a head is incomplete), but a
+/// larger head that arrives in one read passes; this makes the limit exact.
+pub async fn bounded_head(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let headers = req.headers();
+    let bytes = req.uri().to_string().len()
+        + headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum::<usize>();
+    if headers.len() <= MAX_HEADERS && bytes <= MAX_HEAD_BYTES {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
+    let (status, code, message) = (
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "HEADERS_TOO_LARGE",
+        format!("request headers over {MAX_HEADERS} lines or {MAX_HEAD_BYTES} bytes"),
+    );
+    let path = req.path();
+    let response = if path.starts_with("/api/") && !path.starts_with("/api/v1/") {
+        ApiError::<Fr>::new(status, code, message).error_response()
+    } else {
+        ApiError::<V1>::new(status, code, message).error_response()
+    };
+    Ok(req.into_response(response).map_into_right_body())
 }
 
 /// The `Allow` value a 405 without one should carry.

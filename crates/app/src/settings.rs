@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use adapters_http::Transport;
 use adapters_http::throttle::{Network, RateLimits};
 use adapters_password::{Algorithm, Argon2Params, HasherConfig};
 use config::{Config, ConfigError, Environment, File, FileFormat, Source};
@@ -96,6 +97,18 @@ pub struct ServerSettings {
     pub workers: usize,
     /// `production` turns the start-up warnings about unsafe settings into refusals.
     pub profile: Profile,
+    /// Seconds a client has to send a request's head (408 after).
+    #[serde(deserialize_with = "number")]
+    pub request_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    #[serde(deserialize_with = "number")]
+    pub keep_alive_secs: u64,
+    /// Most connections open at once, per worker.
+    #[serde(deserialize_with = "number")]
+    pub max_connections: usize,
+    /// Comma-separated origins (`https://app.example`) allowed to call the API from a
+    /// browser; unset: no CORS.
+    pub cors_origins: Option<String>,
 }
 
 /// How strict the start-up checks are.
@@ -116,6 +129,10 @@ impl Default for ServerSettings {
             port: 3003,
             workers: std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
             profile: Profile::Development,
+            request_timeout_secs: 5,
+            keep_alive_secs: 30,
+            max_connections: 10_000,
+            cors_origins: None,
         }
     }
 }
@@ -381,6 +398,32 @@ impl RateLimitSettings {
             trusted_proxies,
         }))
     }
+}
+
+/// Longest `server.request_timeout_secs` and `server.keep_alive_secs`.
+const MAX_TIMEOUT_SECS: u64 = 300;
+/// Largest `server.max_connections`.
+const MAX_CONNECTIONS: usize = 1_000_000;
+
+/// Whether `text` is a browser origin: `http(s)://host[:port]`, nothing after.
+fn is_origin(text: &str) -> bool {
+    let Some(authority) = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
+            (host, Some(port))
+        }
+        _ => (authority, None),
+    };
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
+        && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
 /// Largest `rate_limit.per_minute` and `rate_limit.burst`.
@@ -738,10 +781,66 @@ impl Settings {
         Ok(())
     }
 
+    /// How the HTTP server treats connections and browsers.
+    ///
+    /// # Errors
+    /// A timeout or limit out of range, or an origin that is not `scheme://host[:port]`.
+    pub fn transport(&self) -> Result<Transport, SettingsError> {
+        let server = &self.server;
+        let seconds = |key: &str, secs: u64| {
+            if (1..=MAX_TIMEOUT_SECS).contains(&secs) {
+                Ok(Duration::from_secs(secs))
+            } else {
+                Err(SettingsError::new(
+                    key,
+                    format!("must be 1 to {MAX_TIMEOUT_SECS} seconds, got {secs}"),
+                ))
+            }
+        };
+        if !(1..=MAX_CONNECTIONS).contains(&server.max_connections) {
+            return Err(SettingsError::new(
+                "server.max_connections",
+                format!(
+                    "must be 1 to {MAX_CONNECTIONS}, got {}",
+                    server.max_connections
+                ),
+            ));
+        }
+        let cors_origins = server
+            .cors_origins
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .map(|origin| {
+                if is_origin(origin) {
+                    Ok(origin.to_owned())
+                } else {
+                    Err(SettingsError::new(
+                        "server.cors_origins",
+                        format!(
+                            "{origin:?} is not an origin: write scheme://host[:port], \
+                             e.g. https://app.example (no path, no wildcard)"
+                        ),
+                    ))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Transport {
+            workers: server.workers,
+            request_timeout: seconds("server.request_timeout_secs", server.request_timeout_secs)?,
+            keep_alive: seconds("server.keep_alive_secs", server.keep_alive_secs)?,
+            max_connections: server.max_connections,
+            cors_origins,
+        })
+    }
+
     fn validate_server(&self) -> Result<(), SettingsError> {
         if self.server.host.trim().is_empty() {
             return Err(SettingsError::new("server.host", "must not be empty"));
         }
+        self.transport()?;
         if !(1..=MAX_WORKERS).contains(&self.server.workers) {
             return Err(SettingsError::new(
                 "server.workers",

@@ -336,7 +336,7 @@ impl Application {
         if let Some(limits) = settings.rate_limit.limits()? {
             state = state.with_throttle(Throttle::new(&limits));
         }
-        let server = adapters_http::run(listener, state, settings.server.workers)
+        let server = adapters_http::run(listener, state, settings.transport()?)
             .map_err(StartupError::Server)?;
         tracing::info!(%address, "listening on {address}");
         Ok(Self { address, server })

@@ -382,3 +382,33 @@ fn rate_limits_are_checked_and_can_be_turned_off() {
         assert_eq!(e.key(), Some(expected.as_str()), "{value}: {e}");
     }
 }
+
+#[test]
+fn transport_settings_are_checked() {
+    let t = load(&[]).unwrap().transport().unwrap();
+    assert_eq!(t.request_timeout, Duration::from_secs(5));
+    assert_eq!(t.keep_alive, Duration::from_secs(30));
+    assert!(t.cors_origins.is_empty());
+    let cors = load(&[(
+        "USERS__SERVER__CORS_ORIGINS",
+        "https://app.example, http://localhost:5173,https://[::1]:8443",
+    )])
+    .unwrap();
+    assert_eq!(cors.transport().unwrap().cors_origins.len(), 3);
+    for (key, value) in [
+        ("USERS__SERVER__CORS_ORIGINS", "*"),
+        ("USERS__SERVER__CORS_ORIGINS", "https://app.example/path"),
+        ("USERS__SERVER__CORS_ORIGINS", "app.example"),
+        ("USERS__SERVER__CORS_ORIGINS", "https://app.example:99999"),
+        ("USERS__SERVER__REQUEST_TIMEOUT_SECS", "0"),
+        ("USERS__SERVER__KEEP_ALIVE_SECS", "301"),
+        ("USERS__SERVER__MAX_CONNECTIONS", "0"),
+    ] {
+        let e = error(&[(key, value)]);
+        let expected = key
+            .trim_start_matches("USERS__")
+            .to_lowercase()
+            .replace("__", ".");
+        assert_eq!(e.key(), Some(expected.as_str()), "{value}: {e}");
+    }
+}

@@ -22,6 +22,7 @@
 //! - [`tokens`]: logout and token attacks (SPEC §3.4).
 //! - [`hostile_input`]: mass assignment, malformed, oversized and injection-shaped bodies,
 //!   unknown routes and ids.
+//! - [`transport`]: CORS, request-head limits and timeouts, over raw TCP.
 //! - [`ops`]: `/health`, `/ready`, `/metrics`, `/openapi.json`, `/docs`, `X-Request-Id`.
 #![allow(
     clippy::unwrap_used,
@@ -45,4 +46,5 @@ mod ops;
 mod permissions;
 mod rate_limit;
 mod tokens;
+mod transport;
 mod v1_routes;
