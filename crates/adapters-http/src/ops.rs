@@ -21,7 +21,20 @@ const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
         .route("/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics));
+        .route("/metrics", web::get().to(metrics))
+        .route("/.well-known/jwks.json", web::get().to(jwks));
+}
+
+/// The public keys that verify session tokens (RFC 7517 JWK set): the Ed25519 keys, none
+/// when tokens are HS256 (a shared secret is never published). Cacheable for 5 minutes:
+/// publish a new key at least that long before signing with it.
+async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        ))
+        .json(state.tokens.jwks())
 }
 
 fn no_store() -> (header::HeaderName, HeaderValue) {

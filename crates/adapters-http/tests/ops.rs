@@ -406,6 +406,7 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
+    ("get", "/.well-known/jwks.json"),
 ];
 
 const HTTP_METHODS: [&str; 8] = [

@@ -210,10 +210,29 @@ impl Default for DatabaseSettings {
     }
 }
 
+/// Algorithm that signs new session tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenAlgorithm {
+    /// HMAC-SHA256 with `auth.jwt_secret`.
+    #[default]
+    #[serde(rename = "HS256")]
+    Hs256,
+    /// Ed25519 with `auth.signing_key_file`; public keys at `/.well-known/jwks.json`.
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
 /// `[auth]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
+    /// Algorithm of new tokens.
+    pub algorithm: TokenAlgorithm,
+    /// Ed25519 private key (PKCS#8 PEM) that signs tokens when `algorithm = "EdDSA"`.
+    pub signing_key_file: Option<PathBuf>,
+    /// Comma-separated PEM files of further keys that verify tokens (the previous signing
+    /// key during a rotation); public or private Ed25519 keys.
+    pub verification_key_files: Option<String>,
     /// HS256 signing secret. Unset: a random one is generated at each start, so tokens do
     /// not survive a restart (and are not shared between replicas).
     pub jwt_secret: Option<Secret>,
@@ -229,6 +248,9 @@ pub struct AuthSettings {
 impl Default for AuthSettings {
     fn default() -> Self {
         Self {
+            algorithm: TokenAlgorithm::Hs256,
+            signing_key_file: None,
+            verification_key_files: None,
             jwt_secret: None,
             jwt_issuer: "users-service".to_owned(),
             jwt_audience: "users-service".to_owned(),
@@ -897,7 +919,15 @@ impl Settings {
 
     fn validate_auth(&self) -> Result<(), SettingsError> {
         let auth = &self.auth;
-        if self.server.profile == Profile::Production {
+        if auth.algorithm == TokenAlgorithm::EdDsa && auth.signing_key_file.is_none() {
+            return Err(SettingsError::new(
+                "auth.signing_key_file",
+                "required when auth.algorithm = \"EdDSA\" (an Ed25519 private key, PKCS#8 PEM: \
+                 `openssl genpkey -algorithm ed25519`)",
+            ));
+        }
+        let needs_secret = auth.algorithm == TokenAlgorithm::Hs256 || auth.jwt_secret.is_some();
+        if self.server.profile == Profile::Production && needs_secret {
             // A generated secret differs per replica and per start: random 401s, and every
             // session lost at each deployment. A short one can be brute-forced offline
             // from any token (RFC 7518 §3.2 asks for at least 256 bits).
@@ -1059,6 +1089,7 @@ impl Settings {
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         match &self.auth.jwt_secret {
+            None if self.auth.algorithm == TokenAlgorithm::EdDsa => {}
             None => out.push(
                 "auth.jwt_secret is not set: a random secret is generated at each start, so \
                  tokens will not survive a restart (set USERS__AUTH__JWT_SECRET)"

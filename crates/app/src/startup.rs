@@ -5,6 +5,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
@@ -12,7 +13,7 @@ use adapters_embedded::EmbeddedUserRepository;
 use adapters_http::AppState;
 use adapters_http::metrics::Metrics;
 use adapters_http::throttle::Throttle;
-use adapters_http::token::{TokenService, TokenSettings};
+use adapters_http::token::{Key, TokenService};
 use adapters_memory::InMemoryUserRepository;
 use adapters_mongo::MongoUserRepository;
 use adapters_password::{Hasher, OsSecretGenerator};
@@ -26,7 +27,7 @@ use rand::rngs::OsRng;
 use crate::instrument::{InstrumentedHasher, InstrumentedRepository};
 use crate::settings::{
     AuthSettings, BootstrapSettings, DatabaseKind, DatabaseSettings, MIN_JWT_SECRET_BYTES,
-    Settings, SettingsError,
+    Settings, SettingsError, TokenAlgorithm,
 };
 
 /// Exit code of a runtime failure (store down, port taken, I/O).
@@ -230,21 +231,69 @@ fn user_service(
 /// `Random` when the operating system has no randomness to give.
 pub fn build_token_service(auth: &AuthSettings) -> Result<TokenService, StartupError> {
     let secret = match &auth.jwt_secret {
-        Some(secret) => secret.expose().as_bytes().to_vec(),
+        Some(secret) => Some(secret.expose().as_bytes().to_vec()),
+        None if auth.algorithm == TokenAlgorithm::EdDsa => None,
         None => {
             let mut secret = vec![0u8; MIN_JWT_SECRET_BYTES];
             OsRng
                 .try_fill_bytes(&mut secret)
                 .map_err(|e| StartupError::Random(e.to_string()))?;
-            secret
+            Some(secret)
         }
     };
-    Ok(TokenService::hs256(TokenSettings {
-        secret,
-        issuer: auth.jwt_issuer.clone(),
-        audience: auth.jwt_audience.clone(),
-        ttl: auth.token_ttl(),
-    }))
+    let mut also_verify = auth
+        .verification_key_files
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|path| !path.is_empty())
+        .map(|path| read_key("auth.verification_key_files", Path::new(path)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let signing = match (auth.algorithm, &auth.signing_key_file, secret) {
+        (TokenAlgorithm::EdDsa, Some(path), secret) => {
+            // The secret, when still set, verifies the HS256 tokens issued before the
+            // switch, so that the switch logs nobody out.
+            also_verify.extend(secret.map(Key::Hs256));
+            read_key("auth.signing_key_file", path)?
+        }
+        (TokenAlgorithm::Hs256, _, Some(secret)) => Key::Hs256(secret),
+        _ => {
+            return Err(SettingsError::new(
+                "auth.signing_key_file",
+                "required when auth.algorithm = \"EdDSA\"",
+            )
+            .into());
+        }
+    };
+    TokenService::with_keys(
+        &signing,
+        &also_verify,
+        auth.jwt_issuer.clone(),
+        auth.jwt_audience.clone(),
+        auth.token_ttl(),
+    )
+    .map_err(|e| SettingsError::new("auth.signing_key_file", e.to_string()).into())
+}
+
+/// The key in the PEM file at `path`, told apart by its PEM label.
+fn read_key(setting: &str, path: &Path) -> Result<Key, StartupError> {
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| SettingsError::new(setting, format!("cannot read {}: {e}", path.display())))?;
+    if pem.contains("-----BEGIN PRIVATE KEY-----") {
+        Ok(Key::Ed25519Private(pem))
+    } else if pem.contains("-----BEGIN PUBLIC KEY-----") {
+        Ok(Key::Ed25519Public(pem))
+    } else {
+        Err(SettingsError::new(
+            setting,
+            format!(
+                "{} is not a PEM Ed25519 key (BEGIN PRIVATE KEY or BEGIN PUBLIC KEY)",
+                path.display()
+            ),
+        )
+        .into())
+    }
 }
 
 /// SPEC §5: when `bootstrap.admin_login` and `admin_password` are set and the store has

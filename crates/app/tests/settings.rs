@@ -412,3 +412,23 @@ fn transport_settings_are_checked() {
         assert_eq!(e.key(), Some(expected.as_str()), "{value}: {e}");
     }
 }
+
+#[test]
+fn eddsa_needs_a_signing_key_file_and_no_secret() {
+    let e = error(&[("USERS__AUTH__ALGORITHM", "EdDSA")]);
+    assert_eq!(e.key(), Some("auth.signing_key_file"), "{e}");
+    let eddsa = [
+        ("USERS__SERVER__PROFILE", "production"),
+        ("USERS__AUTH__ALGORITHM", "EdDSA"),
+        (
+            "USERS__AUTH__SIGNING_KEY_FILE",
+            "/etc/users-service/token-key.pem",
+        ),
+    ];
+    let s = load(&eddsa).unwrap();
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    assert_eq!(
+        error(&[("USERS__AUTH__ALGORITHM", "RS512")]).key(),
+        Some("auth.algorithm")
+    );
+}

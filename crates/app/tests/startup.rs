@@ -86,3 +86,47 @@ async fn without_a_jwt_secret_a_token_service_is_still_built() {
     let tokens = startup::build_token_service(&s.auth).unwrap();
     assert_eq!(tokens.ttl_secs(), 86_400);
 }
+
+#[actix_web::test]
+async fn a_token_key_that_cannot_be_used_is_invalid_configuration_naming_it() {
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../adapters-http/tests/keys");
+    for (setting, signing, verifying, needle) in [
+        ("auth.signing_key_file", "missing.pem", None, "cannot read"),
+        (
+            "auth.signing_key_file",
+            "README.md",
+            None,
+            "not a PEM Ed25519 key",
+        ),
+        (
+            "auth.signing_key_file",
+            "ed25519-a.pub.pem",
+            None,
+            "cannot sign",
+        ),
+        (
+            "auth.verification_key_files",
+            "ed25519-a.pem",
+            Some("nope.pem"),
+            "cannot read",
+        ),
+    ] {
+        let mut s = settings();
+        s.auth.algorithm = app::settings::TokenAlgorithm::EdDsa;
+        s.auth.signing_key_file = Some(keys.join(signing));
+        s.auth.verification_key_files =
+            verifying.map(|v| keys.join(v).to_string_lossy().into_owned());
+        let error = Application::build(&s).await.unwrap_err();
+        assert_eq!(error.exit_code(), 2, "{error}");
+        let message = error.to_string();
+        assert!(
+            message.contains(setting) && message.contains(needle),
+            "{message}"
+        );
+    }
+    let mut s = settings();
+    s.auth.algorithm = app::settings::TokenAlgorithm::EdDsa;
+    s.auth.signing_key_file = Some(keys.join("ed25519-a.pem"));
+    s.auth.verification_key_files = Some(keys.join("ed25519-b.pub.pem").to_string_lossy().into());
+    Application::build(&s).await.unwrap();
+}

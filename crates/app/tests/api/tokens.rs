@@ -10,7 +10,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AUDIENCE, ISSUER, JWT_SECRET, OTHER_PASSWORD, Response, TestApp, TestUser, spawn_app, str_of,
+    AUDIENCE, ISSUER, JWT_SECRET, OTHER_PASSWORD, Response, Store, TestApp, TestUser, spawn_app,
+    str_of,
 };
 
 /// `{"alg":"none","typ":"JWT"}`, base64url.
@@ -405,4 +406,105 @@ fn logout_answers_204_and_revokes_every_token_of_the_user() {
         .assert_status(200);
     // Other users are unaffected.
     app.get_utilisateur_me(app.admin_token()).assert_status(200);
+}
+
+/// The suite's Ed25519 test keys (public: see their README).
+const ED25519_A: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../adapters-http/tests/keys/ed25519-a.pem"
+);
+const ED25519_B_PUB: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../adapters-http/tests/keys/ed25519-b.pub.pem"
+);
+
+/// Signing with key A, also verifying with B's public key; `secret` "" unsets the HS256
+/// secret the suite otherwise configures.
+fn eddsa_app(secret: Option<&str>) -> TestApp {
+    let mut env = vec![
+        ("USERS__AUTH__ALGORITHM", "EdDSA"),
+        ("USERS__AUTH__SIGNING_KEY_FILE", ED25519_A),
+        ("USERS__AUTH__VERIFICATION_KEY_FILES", ED25519_B_PUB),
+    ];
+    env.extend(secret.map(|s| ("USERS__AUTH__JWT_SECRET", s)));
+    TestApp::spawn_with_env(Store::from_env(), &env)
+}
+
+#[test]
+fn eddsa_sessions_name_their_key_and_the_jwks_publishes_it() {
+    let app = eddsa_app(None);
+    let user = app.create_active_user("TAXATEUR");
+    let header = jsonwebtoken::decode_header(user.token()).unwrap();
+    assert_eq!(header.alg, Algorithm::EdDSA);
+    let kid = header.kid.expect("a kid");
+    app.get_me(user.token()).assert_status(200);
+
+    let jwks = app.get("/.well-known/jwks.json");
+    jwks.assert_status(200);
+    assert_eq!(jwks.header("cache-control"), Some("public, max-age=300"));
+    let keys = jwks.json()["keys"].as_array().unwrap().clone();
+    assert_eq!(
+        keys.len(),
+        2,
+        "the signing key and the verification key: {keys:?}"
+    );
+    assert_eq!(keys[0]["kid"], kid.as_str());
+    for key in &keys {
+        assert_eq!(
+            (key["kty"].as_str(), key["alg"].as_str()),
+            (Some("OKP"), Some("EdDSA"))
+        );
+        assert!(
+            key.get("d").is_none() && key.get("k").is_none(),
+            "no private part: {key}"
+        );
+    }
+    // HS256 deployments publish no key: a secret is never shown.
+    let hs = spawn_app();
+    assert_eq!(hs.get("/.well-known/jwks.json").json()["keys"], json!([]));
+}
+
+#[test]
+fn eddsa_keys_refuse_algorithm_confusion_and_unknown_kids() {
+    let app = eddsa_app(Some(""));
+    let user = app.create_active_user("TAXATEUR");
+    let kid = jsonwebtoken::decode_header(user.token())
+        .unwrap()
+        .kid
+        .unwrap();
+    let claims = claims_for(&user);
+    let public_pem = std::fs::read_to_string(ED25519_A.replace(".pem", ".pub.pem")).unwrap();
+    let x = app.get("/.well-known/jwks.json").json()["keys"][0]["x"].clone();
+    // HS256 keyed with the public key (as PEM, as published), under the EdDSA key's id.
+    for secret in [public_pem.clone(), str_of(&x)] {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid.clone());
+        let forged = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap();
+        assert_refused(&app, &forged, "HS256 with the public key as secret");
+    }
+    // A kid that names no key, and a token without kid (no HS256 key is configured).
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("no-such-key".to_owned());
+    let unknown = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert_refused(&app, &unknown, "unknown kid");
+    assert_refused(&app, &sign(&claims), "no kid and no HS256 secret");
+}
+
+#[test]
+fn switching_to_eddsa_keeps_the_sessions_signed_with_the_old_secret() {
+    // The suite's secret stays configured: tokens it signed (before the switch) still work.
+    let app = eddsa_app(None);
+    let user = app.create_active_user("TAXATEUR");
+    let legacy = sign(&claims_for(&user));
+    app.get_me(&legacy).assert_status(200);
 }
