@@ -533,10 +533,28 @@ async fn list_pages_with_total_and_combines_filters() {
 }
 
 #[actix_web::test]
+async fn the_last_documented_page_is_served_empty() {
+    let api = Api::new().await;
+    for size in [1, 20, 100] {
+        let reply = api
+            .get(
+                &format!("/api/utilisateurs?page=184467440737095517&size={size}"),
+                &api.root,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "size {size}");
+        assert_eq!(reply.data()["utilisateurs"], serde_json::json!([]));
+    }
+}
+
+#[actix_web::test]
 async fn list_refuses_out_of_range_paging_with_details() {
     let api = Api::new().await;
     for (query, champ) in [
         ("page=0", "page"),
+        // One past the documented maximum, whatever the size (found by schemathesis).
+        ("page=184467440737095518", "page"),
+        ("page=184467440737095518&size=1", "page"),
         ("size=0", "size"),
         ("size=101", "size"),
         ("role=CHEF", "role"),

@@ -275,6 +275,9 @@ impl LoginIn {
 /// Default and bounds of `GET /utilisateurs` paging.
 const DEFAULT_SIZE: u32 = 20;
 const MAX_SIZE: u32 = 100;
+/// Largest `page`: the one whose offset still fits at the largest size. The same bound
+/// whatever the size, so that the OpenAPI document can state it.
+const MAX_PAGE: u64 = u64::MAX / MAX_SIZE as u64 + 1;
 
 /// `GET /utilisateurs` query: `page` counts from 1.
 #[derive(Debug, Deserialize)]
@@ -312,12 +315,13 @@ impl ListQuery {
         }
         let offset = page_number
             .checked_sub(1)
+            .filter(|_| page_number <= MAX_PAGE)
             .and_then(|skipped| skipped.checked_mul(u64::from(size)));
         if offset.is_none() {
             f.push(FieldError::new(
                 "page",
                 "PAGE_OUT_OF_RANGE",
-                "page must be at least 1",
+                "page must be between 1 and 184467440737095517",
             ));
         }
         let filter = user_filter(&mut f, self.q, self.role, self.actif, self.bloque);
