@@ -403,12 +403,7 @@ impl RateLimitSettings {
                 .filter(|n| n.get() <= MAX_RATE)
                 .ok_or_else(|| SettingsError::new(key, format!("must be 1 to {MAX_RATE}, got {n}")))
         };
-        let trusted_proxies = self
-            .trusted_proxies
-            .as_deref()
-            .unwrap_or_default()
-            .split(',')
-            .filter(|entry| !entry.trim().is_empty())
+        let trusted_proxies = comma_list(self.trusted_proxies.as_deref())
             .map(|entry| {
                 Network::parse(entry)
                     .map_err(|e| SettingsError::new("rate_limit.trusted_proxies", e))
@@ -446,6 +441,15 @@ fn is_origin(text: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
         && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+/// The non-empty, trimmed entries of a comma-separated setting (unset: none).
+pub fn comma_list(value: Option<&str>) -> impl Iterator<Item = &str> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
 }
 
 /// Largest `rate_limit.per_minute` and `rate_limit.burst`.
@@ -828,13 +832,7 @@ impl Settings {
                 ),
             ));
         }
-        let cors_origins = server
-            .cors_origins
-            .as_deref()
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|origin| !origin.is_empty())
+        let cors_origins = comma_list(server.cors_origins.as_deref())
             .map(|origin| {
                 if is_origin(origin) {
                     Ok(origin.to_owned())

@@ -27,7 +27,7 @@ use rand::rngs::OsRng;
 use crate::instrument::{InstrumentedHasher, InstrumentedRepository};
 use crate::settings::{
     AuthSettings, BootstrapSettings, DatabaseKind, DatabaseSettings, MIN_JWT_SECRET_BYTES,
-    Settings, SettingsError, TokenAlgorithm,
+    Settings, SettingsError, TokenAlgorithm, comma_list,
 };
 
 /// Exit code of a runtime failure (store down, port taken, I/O).
@@ -241,13 +241,7 @@ pub fn build_token_service(auth: &AuthSettings) -> Result<TokenService, StartupE
             Some(secret)
         }
     };
-    let mut also_verify = auth
-        .verification_key_files
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|path| !path.is_empty())
+    let mut also_verify = comma_list(auth.verification_key_files.as_deref())
         .map(|path| read_key("auth.verification_key_files", Path::new(path)))
         .collect::<Result<Vec<_>, _>>()?;
     let signing = match (auth.algorithm, &auth.signing_key_file, secret) {

@@ -351,6 +351,18 @@ fn the_production_profile_refuses_what_development_only_warns_about() {
     );
 }
 
+/// Each variable alone is refused, and the error names its key (`USERS__A__B` → `a.b`).
+fn each_names_its_key(cases: &[(&str, &str)]) {
+    for (variable, value) in cases {
+        let e = error(&[(variable, value)]);
+        let key = variable
+            .trim_start_matches("USERS__")
+            .to_lowercase()
+            .replace("__", ".");
+        assert_eq!(e.key(), Some(key.as_str()), "{value}: {e}");
+    }
+}
+
 #[test]
 fn rate_limits_are_checked_and_can_be_turned_off() {
     let defaults = load(&[]).unwrap().rate_limit.limits().unwrap().unwrap();
@@ -365,7 +377,7 @@ fn rate_limits_are_checked_and_can_be_turned_off() {
     .unwrap();
     let limits = proxies.rate_limit.limits().unwrap().unwrap();
     assert_eq!(limits.trusted_proxies.len(), 3);
-    for (key, value) in [
+    each_names_its_key(&[
         (
             "USERS__RATE_LIMIT__TRUSTED_PROXIES",
             "10.0.0.0/8,proxy.local",
@@ -373,14 +385,7 @@ fn rate_limits_are_checked_and_can_be_turned_off() {
         ("USERS__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.0/40"),
         ("USERS__RATE_LIMIT__PER_MINUTE", "0"),
         ("USERS__RATE_LIMIT__BURST", "0"),
-    ] {
-        let e = error(&[(key, value)]);
-        let expected = key
-            .trim_start_matches("USERS__")
-            .to_lowercase()
-            .replace("__", ".");
-        assert_eq!(e.key(), Some(expected.as_str()), "{value}: {e}");
-    }
+    ]);
 }
 
 #[test]
@@ -395,7 +400,7 @@ fn transport_settings_are_checked() {
     )])
     .unwrap();
     assert_eq!(cors.transport().unwrap().cors_origins.len(), 3);
-    for (key, value) in [
+    each_names_its_key(&[
         ("USERS__SERVER__CORS_ORIGINS", "*"),
         ("USERS__SERVER__CORS_ORIGINS", "https://app.example/path"),
         ("USERS__SERVER__CORS_ORIGINS", "app.example"),
@@ -403,14 +408,7 @@ fn transport_settings_are_checked() {
         ("USERS__SERVER__REQUEST_TIMEOUT_SECS", "0"),
         ("USERS__SERVER__KEEP_ALIVE_SECS", "301"),
         ("USERS__SERVER__MAX_CONNECTIONS", "0"),
-    ] {
-        let e = error(&[(key, value)]);
-        let expected = key
-            .trim_start_matches("USERS__")
-            .to_lowercase()
-            .replace("__", ".");
-        assert_eq!(e.key(), Some(expected.as_str()), "{value}: {e}");
-    }
+    ]);
 }
 
 #[test]
