@@ -194,7 +194,8 @@ pub async fn bounded_head(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let headers = req.headers();
-    let bytes = req.uri().to_string().len()
+    let target = req.uri().path().len() + req.uri().query().map_or(0, str::len);
+    let bytes = target
         + headers
             .iter()
             .map(|(name, value)| name.as_str().len() + value.len())
