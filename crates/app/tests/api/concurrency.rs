@@ -79,6 +79,7 @@ fn concurrent_failed_logins_are_all_counted() {
     let app = spawn_app();
     let user = app.create_active_user("TAXATEUR");
 
+    // Exactly the threshold at once: one lost increment and nothing would lock.
     let responses = at_once(5, |_| app.post_login(&user.login, OTHER_PASSWORD));
 
     let statuses = statuses(&responses);
@@ -141,4 +142,29 @@ fn concurrent_updates_of_one_user_answer_200_or_409_and_keep_one_value() {
             "the stored name is one that was answered 200: {stored}"
         );
     }
+}
+
+#[test]
+fn twenty_parallel_wrong_passwords_lock_the_account_in_both_dialects() {
+    let app = spawn_app();
+    let user = app.create_active_user("TAXATEUR");
+
+    let responses = at_once(20, |i| {
+        if i % 2 == 0 {
+            app.post_login(&user.login, OTHER_PASSWORD)
+        } else {
+            app.post_login_v1(&user.email, OTHER_PASSWORD)
+        }
+    });
+
+    let statuses = statuses(&responses);
+    assert!(
+        statuses.iter().all(|s| [401, 423].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&423), "the account locks: {statuses:?}");
+    app.post_login(&user.login, PASSWORD)
+        .assert_fr_error(423, "COMPTE_VERROUILLE");
+    app.post_login_v1(&user.email, PASSWORD)
+        .assert_v1_error(423, "ACCOUNT_LOCKED");
 }
