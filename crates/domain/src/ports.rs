@@ -1,6 +1,7 @@
 //! Ports: what the domain needs from the outside world. Adapters implement them; the
 //! sentences under `# Errors` are the contract the shared repository suite checks.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
@@ -57,20 +58,19 @@ impl SearchText {
     /// The distinct strings of `user` a search matches a prefix of (case-folded login,
     /// e-mail and name words): what a store indexes to find matches without a full scan.
     pub fn keys_of(user: &User) -> BTreeSet<String> {
-        let mut keys: BTreeSet<String> = Self::name_words(user.full_name.as_str()).collect();
-        keys.insert(user.login.key().to_owned());
-        if let Some(email) = &user.email {
-            keys.insert(email.key().to_owned());
-        }
-        keys
+        Self::keys(user).map(Cow::into_owned).collect()
     }
 
     /// Whether `user` matches; the reference semantics every store must reproduce.
     pub fn matches(&self, user: &User) -> bool {
-        let q = self.as_str();
-        user.login.key().starts_with(q)
-            || user.email.as_ref().is_some_and(|e| e.key().starts_with(q))
-            || Self::name_words(user.full_name.as_str()).any(|w| w.starts_with(q))
+        Self::keys(user).any(|key| key.starts_with(self.as_str()))
+    }
+
+    /// The one definition of what a search looks at, possibly with repeats.
+    fn keys(user: &User) -> impl Iterator<Item = Cow<'_, str>> {
+        std::iter::once(Cow::Borrowed(user.login.key()))
+            .chain(user.email.as_ref().map(|e| Cow::Borrowed(e.key())))
+            .chain(Self::name_words(user.full_name.as_str()).map(Cow::Owned))
     }
 }
 
@@ -297,5 +297,72 @@ pub struct UuidV4Ids;
 impl IdGenerator for UuidV4Ids {
     fn new_id(&self) -> UserId {
         UserId::from_uuid(uuid::Uuid::new_v4())
+    }
+}
+
+#[cfg(test)]
+mod search_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::model::{Email, FullName, Login, PasswordHash, UserId};
+
+    fn user(login: &str, email: Option<&str>, name: &str) -> User {
+        User {
+            id: UserId::from_uuid(uuid::Uuid::nil()),
+            login: Login::parse(login).unwrap(),
+            email: email.map(|e| Email::parse(e).unwrap()),
+            full_name: FullName::parse(name).unwrap(),
+            phone: None,
+            role: Role::Taxateur,
+            grade: None,
+            sex: None,
+            address: None,
+            agent_id: None,
+            taxpayer_id: None,
+            password_hash: PasswordHash::new("x"),
+            active: true,
+            blocked: false,
+            must_change_password: false,
+            failed_logins: 0,
+            locked_until: None,
+            token_version: 0,
+            last_login_at: None,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn the_indexed_keys_are_exactly_what_a_search_matches() {
+        let u = user(
+            "Kabila",
+            Some("J.Kabila@Example.cd"),
+            "Joseph KABILA Kabange",
+        );
+        let keys = SearchText::keys_of(&u);
+        // Case-folded, and "kabila" once although login and name both hold it.
+        let expected = ["j.kabila@example.cd", "joseph", "kabange", "kabila"];
+        assert_eq!(
+            keys.iter().map(String::as_str).collect::<Vec<_>>(),
+            expected
+        );
+        for key in &keys {
+            for end in 1..=key.chars().count() {
+                let prefix: String = key.chars().take(end).collect();
+                assert!(SearchText::new(&prefix).unwrap().matches(&u), "{prefix}");
+            }
+        }
+        for miss in ["oseph", "example", "kabilaa", "@", "x"] {
+            assert!(!SearchText::new(miss).unwrap().matches(&u), "{miss}");
+        }
+        assert_eq!(
+            SearchText::keys_of(&user("solo", None, "Solo")).len(),
+            1,
+            "no e-mail, name equal to the login"
+        );
     }
 }
