@@ -82,6 +82,7 @@ impl Fr {
             "CONFLICT" => "MODIFICATION_CONCURRENTE",
             "RATE_LIMITED" => "TROP_DE_REQUETES",
             "HEADERS_TOO_LARGE" => "EN_TETES_TROP_VOLUMINEUX",
+            "CORS_ORIGIN_NOT_ALLOWED" => "ORIGINE_NON_AUTORISEE",
             other => other,
         }
     }

@@ -186,10 +186,12 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Most header lines of a request.
 const MAX_HEADERS: usize = 64;
 
-/// 431 for a request head beyond [`MAX_HEAD_BYTES`] or [`MAX_HEADERS`], in the dialect of
-/// its path. actix bounds what it buffers (32 KiB while a head is incomplete), but a
-/// larger head that arrives in one read passes; this makes the limit exact.
-pub async fn bounded_head(
+/// The refusals of the transport layer as API errors, in the dialect of the path: 431 for
+/// a request head beyond [`MAX_HEAD_BYTES`] or [`MAX_HEADERS`] (actix bounds what it
+/// buffers, 32 KiB while a head is incomplete, but a larger head arriving in one read
+/// passes; this makes the limit exact), and actix-cors's plain-text refusal of an origin
+/// outside `server.cors_origins` turned into a 400 with a stable code.
+pub async fn transport_refusals(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
@@ -200,24 +202,46 @@ pub async fn bounded_head(
             .iter()
             .map(|(name, value)| name.as_str().len() + value.len())
             .sum::<usize>();
-    if headers.len() <= MAX_HEADERS && bytes <= MAX_HEAD_BYTES {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEAD_BYTES {
+        let response = refusal(
+            req.path(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "HEADERS_TOO_LARGE",
+            format!("request headers over {MAX_HEADERS} lines or {MAX_HEAD_BYTES} bytes"),
+        );
+        return Ok(req.into_response(response).map_into_right_body());
     }
-    let (status, code, message) = (
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        "HEADERS_TOO_LARGE",
-        format!("request headers over {MAX_HEADERS} lines or {MAX_HEAD_BYTES} bytes"),
+    let res = next.call(req).await?;
+    let cors_refused = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<actix_cors::CorsError>())
+        .is_some();
+    if !cors_refused {
+        return Ok(res.map_into_left_body());
+    }
+    let (req, _) = res.into_parts();
+    let response = refusal(
+        req.path(),
+        StatusCode::BAD_REQUEST,
+        "CORS_ORIGIN_NOT_ALLOWED",
+        "this origin, method or header is not allowed to call the API from a browser",
     );
-    let path = req.path();
-    let response = if path.starts_with("/api/") && !path.starts_with("/api/v1/") {
+    Ok(ServiceResponse::new(req, response).map_into_right_body())
+}
+
+/// An error response in the dialect of `path` (fr under `/api/` outside `/api/v1/`).
+fn refusal(
+    path: &str,
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> actix_web::HttpResponse {
+    if path.starts_with("/api/") && !path.starts_with("/api/v1/") {
         ApiError::<Fr>::new(status, code, message).error_response()
     } else {
         ApiError::<V1>::new(status, code, message).error_response()
-    };
-    Ok(req.into_response(response).map_into_right_body())
+    }
 }
 
 /// The `Allow` value a 405 without one should carry.

@@ -129,7 +129,7 @@ pub fn app_with(
             !cors_origins.is_empty(),
             cors(&cors_origins),
         ))
-        .wrap(from_fn(middleware::bounded_head))
+        .wrap(from_fn(middleware::transport_refusals))
         .wrap(from_fn(middleware::standard_headers))
         .wrap(from_fn(middleware::observe))
 }
@@ -137,7 +137,7 @@ pub fn app_with(
 /// Starts serving on `listener`; SIGTERM stops it gracefully (in-flight requests complete,
 /// within actix's 30-second shutdown timeout), SIGINT and SIGQUIT at once.
 ///
-/// Request heads beyond 16 KiB or 64 header lines are refused (431, `middleware::bounded_head`).
+/// Request heads beyond 16 KiB or 64 header lines are refused (431, `middleware::transport_refusals`).
 pub fn run(
     listener: TcpListener,
     state: AppState,

@@ -97,6 +97,14 @@ fn cors_answers_only_the_configured_origins() {
         "{other}"
     );
     assert!(status(&other) >= 400, "{other}");
+    assert_eq!(status(&other), 400, "{other}");
+    assert!(other.contains("CORS_ORIGIN_NOT_ALLOWED"), "{other}");
+    let fr = exchange(
+        &app,
+        "OPTIONS /api/auth/login HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n\
+         Access-Control-Request-Method: POST\r\n",
+    );
+    assert!(fr.contains("ORIGINE_NON_AUTORISEE"), "{fr}");
 }
 
 #[test]
