@@ -57,6 +57,7 @@
 //! `Recent`). Lists and every write, which may scan or wait for `fsync`, go to the blocking
 //! pool.
 
+mod audit;
 mod record;
 mod tables;
 
@@ -67,8 +68,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use domain::model::{Email, Login, User, UserId};
-use domain::ports::{Page, PageRequest, RepoError, UserFilter, UserRepository};
+use domain::model::{AuditEvent, AuditFilter, AuditRecord, Email, Login, User, UserId};
+use domain::ports::{AuditLog, Page, PageRequest, RepoError, UserFilter, UserRepository};
 use redb::{Database, DatabaseError, ReadTransaction, ReadableDatabase, StorageError};
 use time::OffsetDateTime;
 
@@ -142,6 +143,8 @@ impl EmbeddedUserRepository {
     fn initialise(db: Database) -> Result<Self, RepoError> {
         let txn = db.begin_write().map_err(storage)?;
         tables::initialise(&txn)?;
+        // Files from before the audit trail get its table here (an addition, not a new layout).
+        drop(txn.open_table(audit::EVENTS).map_err(storage)?);
         txn.commit().map_err(storage)?;
         Ok(Self {
             db: Arc::new(db),
@@ -287,6 +290,35 @@ fn open_error(location: &str, error: DatabaseError) -> RepoError {
             RepoError::Unavailable(format!("cannot open embedded store {location}: {e}"))
         }
         other => RepoError::Other(format!("cannot open embedded store {location}: {other}")),
+    }
+}
+
+#[async_trait]
+impl AuditLog for EmbeddedUserRepository {
+    async fn append(&self, record: &AuditRecord) -> Result<AuditEvent, RepoError> {
+        let record = record.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(storage)?;
+            let event = audit::append(&txn, &record)?;
+            txn.commit().map_err(storage)?;
+            Ok(event)
+        })
+        .await
+    }
+
+    async fn find(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEvent>, RepoError> {
+        let filter = filter.clone();
+        self.blocking(move |db| audit::find(&db.begin_read().map_err(storage)?, &filter, page))
+            .await
+    }
+
+    async fn chain(&self, after: u64, limit: u32) -> Result<Vec<AuditEvent>, RepoError> {
+        self.blocking(move |db| audit::chain(&db.begin_read().map_err(storage)?, after, limit))
+            .await
     }
 }
 

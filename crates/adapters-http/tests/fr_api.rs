@@ -87,9 +87,11 @@ struct Api {
 
 impl Api {
     async fn new() -> Self {
+        let store = Arc::new(InMemoryUserRepository::new());
         let users = UserService::new(
             Ports {
-                repo: Arc::new(InMemoryUserRepository::new()),
+                repo: store.clone(),
+                audit: store,
                 hasher: Arc::new(PlainTextHasher::default()),
                 clock: Arc::new(SystemClock::new()),
                 ids: Arc::new(UuidV4Ids),

@@ -27,6 +27,7 @@ fn state_over(repo: Arc<dyn UserRepository>) -> web::Data<AppState> {
     let users = UserService::new(
         Ports {
             repo,
+            audit: Arc::new(InMemoryUserRepository::new()),
             hasher: Arc::new(PlainTextHasher::default()),
             clock: Arc::new(SystemClock::new()),
             ids: Arc::new(UuidV4Ids),

@@ -30,14 +30,18 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use domain::error::UniqueField;
-use domain::model::{Email, Login, User, UserId};
-use domain::ports::{Page, PageRequest, RepoError, SearchText, UserFilter, UserRepository};
+use domain::model::{AuditEvent, AuditFilter, AuditRecord, Email, Login, User, UserId};
+use domain::ports::{
+    AuditLog, Page, PageRequest, RepoError, SearchText, UserFilter, UserRepository,
+};
 use time::OffsetDateTime;
 
 /// Users kept in memory, safe to share between tasks (wrap it in an `Arc`).
 #[derive(Debug, Default)]
 pub struct InMemoryUserRepository {
     store: RwLock<Store>,
+    /// The audit trail, in chain order; its own lock, so auditing never waits on user writes.
+    audit: RwLock<Vec<AuditEvent>>,
 }
 
 /// A user's place in list order.
@@ -198,6 +202,38 @@ impl InMemoryUserRepository {
 
     fn write(&self) -> Result<RwLockWriteGuard<'_, Store>, RepoError> {
         self.store.write().map_err(poisoned)
+    }
+}
+
+#[async_trait]
+impl AuditLog for InMemoryUserRepository {
+    async fn append(&self, record: &AuditRecord) -> Result<AuditEvent, RepoError> {
+        let mut trail = self.audit.write().map_err(poisoned)?;
+        let event = audit_chain::next(trail.last().map(|e| (e.seq, e.hash.as_str())), record);
+        trail.push(event.clone());
+        Ok(event)
+    }
+
+    async fn find(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEvent>, RepoError> {
+        let trail = self.audit.read().map_err(poisoned)?;
+        audit_chain::page_of(trail.iter().rev().cloned().map(Ok), filter, page)
+    }
+
+    async fn chain(&self, after: u64, limit: u32) -> Result<Vec<AuditEvent>, RepoError> {
+        let trail = self.audit.read().map_err(poisoned)?;
+        // Events are stored at index seq - 1.
+        let start = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(trail.len());
+        Ok(trail[start..]
+            .iter()
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 }
 

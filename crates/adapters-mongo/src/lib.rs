@@ -14,6 +14,8 @@
 //! - `error.rs`: driver errors to `RepoError`; duplicate keys recognised on MongoDB
 //!   (code 11000, index name or `keyPattern`) and on FerretDB (11000 without index on
 //!   insert, code 1 with SQLite's `UNIQUE constraint failed` on update).
+//! - `audit.rs`: the audit trail (collection `audit_events`), appended without
+//!   transactions: `_id` is the event's number, so racing appends cannot share one.
 //! - `write_gate.rs`: serialises this process's writes to one user, because FerretDB 1.x
 //!   does not apply updates atomically (see there).
 //! - [`migrate`] (`migrate.rs`): the [`Migrator`], its [`MigrationReport`] and
@@ -44,6 +46,7 @@
 //!
 //! [`connect`]: MongoUserRepository::connect
 
+mod audit;
 mod document;
 mod error;
 pub mod migrate;
@@ -52,5 +55,6 @@ mod query;
 mod repository;
 mod write_gate;
 
+pub use audit::AUDIT_COLLECTION;
 pub use migrate::{Migration, MigrationError, MigrationReport, Migrator, migrate};
 pub use repository::{MAX_PAGE, MongoOptions, MongoUserRepository, USERS_COLLECTION};

@@ -13,6 +13,7 @@ use mongodb::options::{ClientOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database};
 use time::OffsetDateTime;
 
+use crate::audit::AUDIT_COLLECTION;
 use crate::document::{UserDocument, bson_date, field, id_key, user_from_raw};
 use crate::error::{UniqueKey, WriteError, repo_error, timed_out};
 use crate::migrate::{MigrationError, MigrationReport, Migrator};
@@ -67,6 +68,10 @@ pub struct MongoUserRepository {
     /// The same collection, read as raw BSON (see `document::user_from_raw`).
     raw_users: Collection<RawDocumentBuf>,
     gate: std::sync::Arc<WriteGate>,
+    /// The audit trail (see `audit.rs`).
+    pub(crate) audit: Collection<Document>,
+    /// This process's audit appends take turns.
+    pub(crate) audit_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
     operation_timeout: Duration,
 }
 
@@ -111,9 +116,11 @@ impl MongoUserRepository {
         let db = client.database(db_name);
         Ok(Self {
             users: db.collection(USERS_COLLECTION),
+            audit: db.collection(AUDIT_COLLECTION),
             raw_users: db.collection(USERS_COLLECTION),
             db,
             gate: std::sync::Arc::new(WriteGate::new()),
+            audit_turn: std::sync::Arc::default(),
             operation_timeout: options.operation_timeout,
         })
     }
@@ -133,7 +140,7 @@ impl MongoUserRepository {
     }
 
     /// Runs `work` within the operation bound.
-    async fn bounded<T>(
+    pub(crate) async fn bounded<T>(
         &self,
         operation: &str,
         work: impl Future<Output = Result<T, RepoError>>,

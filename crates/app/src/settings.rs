@@ -1040,16 +1040,8 @@ impl Settings {
     fn validate_registration(&self) -> Result<(), SettingsError> {
         // Anyone can register: a role that administers accounts would hand that power
         // to strangers.
-        const ADMINISTRATIVE: [Permission; 6] = [
-            Permission::UsersRead,
-            Permission::UsersCreate,
-            Permission::UsersUpdate,
-            Permission::UsersBlock,
-            Permission::UsersResetPassword,
-            Permission::UsersDelete,
-        ];
         let role = self.registration.default_role;
-        if ADMINISTRATIVE.iter().any(|p| role.can(*p)) {
+        if Permission::ALL.iter().any(|p| role.can(*p)) {
             return Err(SettingsError::new(
                 "registration.default_role",
                 format!(

@@ -19,7 +19,7 @@ use adapters_mongo::MongoUserRepository;
 use adapters_password::{Hasher, OsSecretGenerator};
 use domain::DomainError;
 use domain::model::{Login, PlainPassword};
-use domain::ports::{HashError, PasswordHasher, SystemClock, UserRepository, UuidV4Ids};
+use domain::ports::{AuditLog, HashError, PasswordHasher, SystemClock, UserRepository, UuidV4Ids};
 use domain::service::{Ports, UserService};
 use rand::RngCore;
 use rand::rngs::OsRng;
@@ -114,16 +114,34 @@ fn describe_refusal(error: &DomainError) -> String {
     }
 }
 
+/// One store's two faces: its users and its audit trail.
+#[allow(missing_debug_implementations, reason = "trait objects only")]
+#[derive(Clone)]
+pub struct Store {
+    /// The users.
+    pub users: Arc<dyn UserRepository>,
+    /// The audit trail.
+    pub audit: Arc<dyn AuditLog>,
+}
+
+impl Store {
+    fn of(store: impl UserRepository + AuditLog + 'static) -> Self {
+        let store = Arc::new(store);
+        Self {
+            users: store.clone(),
+            audit: store,
+        }
+    }
+}
+
 /// Opens the configured store; for MongoDB, applies pending migrations first unless
 /// `database.migrate_on_start` is off.
 ///
 /// # Errors
 /// `StoreNotAvailable` for a kind this build lacks; `Store` when it cannot be opened.
-pub async fn build_store(
-    database: &DatabaseSettings,
-) -> Result<Arc<dyn UserRepository>, StartupError> {
+pub async fn build_store(database: &DatabaseSettings) -> Result<Store, StartupError> {
     match database.kind {
-        DatabaseKind::Memory => Ok(Arc::new(InMemoryUserRepository::new())),
+        DatabaseKind::Memory => Ok(Store::of(InMemoryUserRepository::new())),
         DatabaseKind::Embedded => {
             let path = database.path.clone();
             let failed = |reason: String| StartupError::Store {
@@ -135,7 +153,7 @@ pub async fn build_store(
                 .await
                 .map_err(|e| failed(e.to_string()))?
                 .map_err(|e| failed(e.to_string()))?;
-            Ok(Arc::new(repo))
+            Ok(Store::of(repo))
         }
         DatabaseKind::Mongo => {
             let repo = connect_mongo(database).await?;
@@ -146,7 +164,7 @@ pub async fn build_store(
                 })?;
                 tracing::info!("migrations: {report}");
             }
-            Ok(Arc::new(repo))
+            Ok(Store::of(repo))
         }
     }
 }
@@ -185,9 +203,9 @@ pub fn build_hasher(settings: &Settings) -> Result<Hasher, StartupError> {
 /// # Errors
 /// See [`build_store`] and [`build_hasher`].
 pub async fn build_user_service(settings: &Settings) -> Result<UserService, StartupError> {
-    let repo = build_store(&settings.database).await?;
+    let store = build_store(&settings.database).await?;
     let hasher = build_hasher(settings)?;
-    Ok(user_service(settings, repo, Arc::new(hasher)))
+    Ok(user_service(settings, store, Arc::new(hasher)))
 }
 
 /// The use cases over the configured store and hasher, each wrapped in its metric
@@ -199,23 +217,24 @@ pub async fn build_instrumented_user_service(
     settings: &Settings,
     metrics: &Metrics,
 ) -> Result<UserService, StartupError> {
-    let repo = build_store(&settings.database).await?;
+    let store = build_store(&settings.database).await?;
     let hasher = build_hasher(settings)?;
+    let store = Store {
+        users: Arc::new(InstrumentedRepository::new(store.users, metrics.store())),
+        audit: store.audit,
+    };
     Ok(user_service(
         settings,
-        Arc::new(InstrumentedRepository::new(repo, metrics.store())),
+        store,
         Arc::new(InstrumentedHasher::new(hasher, metrics.hashing())),
     ))
 }
 
 /// The use cases over `repo` and `hasher`, with the system's clock, ids and secrets.
-fn user_service(
-    settings: &Settings,
-    repo: Arc<dyn UserRepository>,
-    hasher: Arc<dyn PasswordHasher>,
-) -> UserService {
+fn user_service(settings: &Settings, store: Store, hasher: Arc<dyn PasswordHasher>) -> UserService {
     let ports = Ports {
-        repo,
+        repo: store.users,
+        audit: store.audit,
         hasher,
         clock: Arc::new(SystemClock::new()),
         ids: Arc::new(UuidV4Ids),

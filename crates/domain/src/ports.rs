@@ -8,7 +8,10 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::error::UniqueField;
-use crate::model::{Email, Login, PasswordHash, PlainPassword, Role, User, UserId};
+use crate::model::{
+    AuditEvent, AuditFilter, AuditRecord, Email, Login, PasswordHash, PlainPassword, Role, User,
+    UserId,
+};
 
 /// Failure reported by a `UserRepository`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -187,6 +190,38 @@ pub trait UserRepository: Send + Sync {
 
     /// Checks that the store answers (readiness).
     async fn ping(&self) -> Result<(), RepoError>;
+}
+
+/// The `prev_hash` of the first event of a chain.
+pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The append-only, hash-chained audit trail.
+///
+/// Events are numbered 1, 2, 3… without gaps. Each stores the hash of the one before it, and
+/// its own hash covers that link, so altering or removing a stored event breaks the chain
+/// at that event. The hash is computed by the store from one canonical form shared by every
+/// store and by `users-service audit verify` (crate `audit-chain`).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends `record` as the next event and returns it as stored.
+    ///
+    /// # Errors
+    /// MUST number the event one past the last (1 on an empty trail) and link it to the last
+    /// event's hash ([`AUDIT_GENESIS`] on an empty trail), atomically with respect to every
+    /// other append: concurrent appends get distinct, consecutive numbers and a valid chain.
+    /// `Unavailable` when the store cannot be reached.
+    async fn append(&self, record: &AuditRecord) -> Result<AuditEvent, RepoError>;
+
+    /// One page of the events `filter` matches, newest (highest `seq`) first, with the total.
+    async fn find(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEvent>, RepoError>;
+
+    /// Up to `limit` events numbered above `after`, in chain order: what verification reads.
+    async fn chain(&self, after: u64, limit: u32) -> Result<Vec<AuditEvent>, RepoError>;
 }
 
 /// Failure of a password hasher itself (thread pool gone, parameters refused); a malformed

@@ -3,16 +3,26 @@
 
 use std::sync::Arc;
 
+use adapters_memory::InMemoryUserRepository;
 use domain::model::{FullName, Login, PasswordHash, PlainPassword, Role, User, UserId};
 use domain::ports::{
-    MockClock, MockIdGenerator, MockPasswordHasher, MockSecretGenerator, MockUserRepository,
-    RepoError,
+    AuditLog, MockAuditLog, MockClock, MockIdGenerator, MockPasswordHasher, MockSecretGenerator,
+    MockUserRepository, RepoError,
 };
 use domain::service::{Ports, ServiceConfig, UserService};
 use mockall::Sequence;
 use time::OffsetDateTime;
 
 fn service(repo: MockUserRepository, hasher: MockPasswordHasher) -> UserService {
+    // The trail is not what most tests are about: the reference store keeps it.
+    with_audit(repo, hasher, InMemoryUserRepository::new())
+}
+
+fn with_audit(
+    repo: MockUserRepository,
+    hasher: MockPasswordHasher,
+    audit: impl AuditLog + 'static,
+) -> UserService {
     let mut clock = MockClock::new();
     clock
         .expect_now()
@@ -20,6 +30,7 @@ fn service(repo: MockUserRepository, hasher: MockPasswordHasher) -> UserService 
     UserService::new(
         Ports {
             repo: Arc::new(repo),
+            audit: Arc::new(audit),
             hasher: Arc::new(hasher),
             clock: Arc::new(clock),
             ids: Arc::new(MockIdGenerator::new()),
@@ -129,4 +140,38 @@ async fn a_concurrent_write_makes_the_use_case_start_again_from_fresh_data() {
         .logout(&actor)
         .await
         .unwrap();
+}
+
+/// A logout that took effect but whose event could not be written is not acknowledged; a
+/// call that failed keeps its own error.
+#[tokio::test]
+async fn a_call_is_not_acknowledged_without_its_event() {
+    let mut repo = MockUserRepository::new();
+    repo.expect_get().returning(|_| Ok(Some(stored_user(7))));
+    repo.expect_update().times(1).returning(|_, _| Ok(()));
+    let mut audit = MockAuditLog::new();
+    audit
+        .expect_append()
+        .times(1)
+        .returning(|_| Err(RepoError::Unavailable("audit down".into())));
+    let actor = stored_user(7).as_actor();
+    let err = with_audit(repo, MockPasswordHasher::new(), audit)
+        .logout(&actor)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "STORE_UNAVAILABLE");
+
+    let mut repo = MockUserRepository::new();
+    repo.expect_get().returning(|_| Ok(None));
+    let mut audit = MockAuditLog::new();
+    audit
+        .expect_append()
+        .withf(|record| record.failure.as_deref() == Some("NOT_FOUND"))
+        .times(1)
+        .returning(|_| Err(RepoError::Unavailable("audit down".into())));
+    let err = with_audit(repo, MockPasswordHasher::new(), audit)
+        .logout(&actor)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "NOT_FOUND");
 }

@@ -963,7 +963,27 @@ async fn permission_matrix_is_enforced_by_every_admin_use_case() {
                 Permission::UsersDelete,
                 w.service.delete_user(&actor, target.id).await.err(),
             ),
+            (
+                Permission::AuditRead,
+                w.service
+                    .user_history(
+                        &actor,
+                        target.id,
+                        PageRequest {
+                            offset: 0,
+                            limit: 10,
+                        },
+                    )
+                    .await
+                    .err(),
+            ),
         ];
+        assert!(
+            Permission::ALL
+                .iter()
+                .all(|p| checks.iter().any(|(checked, _)| checked == p)),
+            "every permission checked"
+        );
         for (permission, err) in checks {
             let denied = err.as_ref().map(DomainError::code) == Some("PERMISSION_DENIED");
             assert_eq!(

@@ -1,9 +1,11 @@
 //! The user model: value types, roles and the `User` entity.
 
+mod audit;
 mod role;
 mod user;
 mod values;
 
+pub use audit::{AuditEvent, AuditFilter, AuditKind, AuditRecord, RequestContext};
 pub use role::{Permission, Role};
 pub use user::{Actor, User, check_links};
 pub use values::{

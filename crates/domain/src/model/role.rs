@@ -42,6 +42,21 @@ pub enum Permission {
     UsersResetPassword,
     /// Delete users.
     UsersDelete,
+    /// Read the audit trail.
+    AuditRead,
+}
+
+impl Permission {
+    /// Every permission; each is administrative (self-service needs none).
+    pub const ALL: [Permission; 7] = [
+        UsersRead,
+        UsersCreate,
+        UsersUpdate,
+        UsersBlock,
+        UsersResetPassword,
+        UsersDelete,
+        AuditRead,
+    ];
 }
 
 use Permission::*;
@@ -56,6 +71,7 @@ const MATRIX: &[(Permission, &[Role])] = &[
     (UsersBlock, &[Admin, Directeur]),
     (UsersResetPassword, &[Admin, Informaticien]),
     (UsersDelete, &[Admin]),
+    (AuditRead, &[Admin]),
 ];
 
 impl Role {

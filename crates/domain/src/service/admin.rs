@@ -4,10 +4,11 @@
 use uuid::Uuid;
 
 use super::UserService;
+use super::audit::Entry;
 use crate::error::DomainError;
 use crate::model::{
-    Actor, Address, Email, FullName, Grade, Login, Permission, Phone, PlainPassword, Role, Sex,
-    User, UserId, check_links,
+    Actor, Address, AuditKind, Email, FullName, Grade, Login, Permission, Phone, PlainPassword,
+    Role, Sex, User, UserId, check_links,
 };
 use crate::ports::{Page, PageRequest, UserFilter};
 
@@ -87,6 +88,28 @@ pub struct UserUpdate {
     pub password: Option<PlainPassword>,
 }
 
+impl UserUpdate {
+    /// The names of the fields it sets, for the audit trail (v1's `is_admin` counts as `role`).
+    fn field_names(&self) -> Vec<&'static str> {
+        [
+            ("full_name", self.full_name.is_some()),
+            ("email", self.email.is_some()),
+            ("phone", self.phone.is_some()),
+            ("role", self.role.is_some() || self.is_admin.is_some()),
+            ("grade", self.grade.is_some()),
+            ("sex", self.sex.is_some()),
+            ("address", self.address.is_some()),
+            ("active", self.active.is_some()),
+            ("agent_id", self.agent_id.is_some()),
+            ("taxpayer_id", self.taxpayer_id.is_some()),
+            ("password", self.password.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect()
+    }
+}
+
 /// The role an update asks for, reconciling `role` and v1's `is_admin`.
 fn requested_role(update: &UserUpdate, current: Role, default_role: Role) -> Role {
     match (update.is_admin, update.role) {
@@ -102,9 +125,16 @@ impl UserService {
     /// Creates an account on behalf of an administrator; its owner must change the
     /// password at first login (rules 4 and 13). Only an ADMIN creates an ADMIN (rule 8).
     pub async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User, DomainError> {
-        actor.authorize(Permission::UsersCreate)?;
-        actor.may_assign_role(None, new.role)?;
-        self.create(new, true).await
+        let entry = Entry::new(AuditKind::UserCreated)
+            .by(actor.id)
+            .detail("role", new.role.code());
+        let result = async {
+            actor.authorize(Permission::UsersCreate)?;
+            actor.may_assign_role(None, new.role)?;
+            self.create(new, true).await
+        }
+        .await;
+        self.settle_creation(entry, result).await
     }
 
     /// Creates an ADMIN outside any session (command line), with a first-login password change.
@@ -118,7 +148,9 @@ impl UserService {
             FullName::parse(login.as_str()).map_err(|e| DomainError::Validation(vec![e]))?;
         let mut new = NewUser::minimal(login, password, full_name, Role::Admin);
         new.email = email;
-        self.create(new, true).await
+        let result = self.create(new, true).await;
+        let entry = Entry::new(AuditKind::UserCreated).detail("role", Role::Admin.code());
+        self.settle_creation(entry, result).await
     }
 
     /// Creates the first ADMIN when the store has no active one; `None` when there was one.
@@ -199,6 +231,34 @@ impl UserService {
         id: UserId,
         update: UserUpdate,
     ) -> Result<User, DomainError> {
+        let entry = Entry::new(AuditKind::UserUpdated)
+            .by(actor.id)
+            .on(id)
+            .fields(&update.field_names());
+        let mut previous_role = None;
+        let result = self
+            .update_user_unaudited(actor, id, update, &mut previous_role)
+            .await;
+        let user = self.settle(entry, result).await?;
+        if let Some(before) = previous_role.filter(|before| *before != user.role) {
+            let entry = Entry::new(AuditKind::RoleChanged)
+                .by(actor.id)
+                .on(id)
+                .detail("from", before.code())
+                .detail("to", user.role.code());
+            self.record(entry, None).await?;
+        }
+        Ok(user)
+    }
+
+    /// `previous_role` receives the role the stored user had when the update applied.
+    async fn update_user_unaudited(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        update: UserUpdate,
+        previous_role: &mut Option<Role>,
+    ) -> Result<User, DomainError> {
         actor.authorize(Permission::UsersUpdate)?;
         let target = self.load(id).await?;
         actor.may_manage(&target)?;
@@ -226,6 +286,7 @@ impl UserService {
         let user = self
             .modify(id, |user| {
                 actor.may_manage(user)?;
+                *previous_role = Some(user.role);
                 let role = requested_role(&update, user.role, default_role);
                 if role != user.role {
                     actor.may_change_own_standing(user)?;
@@ -285,26 +346,55 @@ impl UserService {
         id: UserId,
         blocked: Option<bool>,
     ) -> Result<User, DomainError> {
-        actor.authorize(Permission::UsersBlock)?;
-        let mut user = self
-            .modify(id, |user| {
-                actor.refuse_self(user)?;
-                actor.may_manage(user)?;
-                user.set_blocked(blocked.unwrap_or(!user.blocked));
-                Ok(())
-            })
-            .await?;
-        if !user.blocked {
-            self.repo.clear_failures(id, None).await?;
-            user.failed_logins = 0;
-            user.locked_until = None;
+        let result = async {
+            actor.authorize(Permission::UsersBlock)?;
+            let mut user = self
+                .modify(id, |user| {
+                    actor.refuse_self(user)?;
+                    actor.may_manage(user)?;
+                    user.set_blocked(blocked.unwrap_or(!user.blocked));
+                    Ok(())
+                })
+                .await?;
+            if !user.blocked {
+                self.repo.clear_failures(id, None).await?;
+                user.failed_logins = 0;
+                user.locked_until = None;
+            }
+            Ok(user)
         }
-        Ok(user)
+        .await;
+        // A refused toggle records the direction asked for, or blocking when it was a toggle.
+        let blocks = match &result {
+            Ok(user) => user.blocked,
+            Err(_) => blocked.unwrap_or(true),
+        };
+        let kind = if blocks {
+            AuditKind::UserBlocked
+        } else {
+            AuditKind::UserUnblocked
+        };
+        self.settle(Entry::new(kind).by(actor.id).on(id), result)
+            .await
     }
 
     /// Replaces a user's password with `password`, or with a generated temporary one that is
     /// returned once. The owner must change it at next login; the lock is cleared (rules 9, 13).
     pub async fn reset_password(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        password: Option<PlainPassword>,
+    ) -> Result<(User, Option<PlainPassword>), DomainError> {
+        let entry = Entry::new(AuditKind::PasswordReset)
+            .by(actor.id)
+            .on(id)
+            .detail("generated", password.is_none().to_string());
+        let result = self.reset_password_unaudited(actor, id, password).await;
+        self.settle(entry, result).await
+    }
+
+    async fn reset_password_unaudited(
         &self,
         actor: &Actor,
         id: UserId,
@@ -337,14 +427,22 @@ impl UserService {
 
     /// Deletes another user's account (rule 8).
     pub async fn delete_user(&self, actor: &Actor, id: UserId) -> Result<(), DomainError> {
-        actor.authorize(Permission::UsersDelete)?;
-        let target = self.load(id).await?;
-        actor.refuse_self(&target)?;
-        actor.may_manage(&target)?;
-        if target.is_active_admin() {
-            self.ensure_another_active_admin().await?;
+        let result = async {
+            actor.authorize(Permission::UsersDelete)?;
+            let target = self.load(id).await?;
+            actor.refuse_self(&target)?;
+            actor.may_manage(&target)?;
+            if target.is_active_admin() {
+                self.ensure_another_active_admin().await?;
+            }
+            Ok(self.repo.delete(id).await?)
         }
-        Ok(self.repo.delete(id).await?)
+        .await;
+        self.settle(
+            Entry::new(AuditKind::UserDeleted).by(actor.id).on(id),
+            result,
+        )
+        .await
     }
 }
 

@@ -2,8 +2,9 @@
 
 use super::UserService;
 use super::admin::NewUser;
+use super::audit::Entry;
 use crate::error::{DomainError, FieldError};
-use crate::model::{Actor, Email, FullName, Login, PlainPassword, User, UserId};
+use crate::model::{Actor, AuditKind, Email, FullName, Login, PlainPassword, User, UserId};
 
 /// A self-registration.
 #[derive(Clone, Debug)]
@@ -22,6 +23,12 @@ impl UserService {
     /// Self-registration with the default role; the password was chosen by its owner, so
     /// no change is required at first login (rule 4).
     pub async fn register(&self, registration: Registration) -> Result<User, DomainError> {
+        let result = self.register_unaudited(registration).await;
+        self.settle_creation(Entry::new(AuditKind::Registered), result)
+            .await
+    }
+
+    async fn register_unaudited(&self, registration: Registration) -> Result<User, DomainError> {
         let login = match registration.login {
             Some(login) => login,
             None => Login::parse(registration.email.as_str()).map_err(|_| {
@@ -61,10 +68,32 @@ impl UserService {
     /// wrong password. A locked account answers `AccountLocked` without verifying; blocked and
     /// inactive are revealed only after a correct password. A correct password resets the
     /// failure counter and upgrades an outdated hash.
+    ///
+    /// Every attempt is audited, against the account when the identifier named one (the
+    /// identifier itself is not kept: it may be a password typed in the wrong field).
     pub async fn login(
         &self,
         identifier: &str,
         password: &PlainPassword,
+    ) -> Result<User, DomainError> {
+        let mut account = None;
+        let result = self
+            .login_unaudited(identifier, password, &mut account)
+            .await;
+        let entry = match &result {
+            Ok(user) => Entry::new(AuditKind::LoginSucceeded)
+                .by(user.id)
+                .on(user.id),
+            Err(_) => Entry::new(AuditKind::LoginFailed).on(account),
+        };
+        self.settle(entry, result).await
+    }
+
+    async fn login_unaudited(
+        &self,
+        identifier: &str,
+        password: &PlainPassword,
+        account: &mut Option<UserId>,
     ) -> Result<User, DomainError> {
         let Some(mut user) = self.find_by_identifier(identifier).await? else {
             let _ = self
@@ -73,6 +102,7 @@ impl UserService {
                 .await?;
             return Err(DomainError::InvalidCredentials);
         };
+        *account = Some(user.id);
         let now = self.clock.now();
         if let Some(retry_after) = user.lock_remaining(now) {
             return Err(DomainError::AccountLocked { retry_after });
@@ -81,7 +111,13 @@ impl UserService {
             let failures = self.repo.record_failed_login(user.id).await?;
             let lockout = self.config.lockout;
             if failures >= lockout.max_failures {
-                self.repo.lock(user.id, now + lockout.lock_duration).await?;
+                let until = now + lockout.lock_duration;
+                self.repo.lock(user.id, until).await?;
+                let entry = Entry::new(AuditKind::AccountLocked)
+                    .on(user.id)
+                    .detail("failures", failures.to_string())
+                    .detail("seconds", lockout.lock_duration.as_secs().to_string());
+                self.record(entry, None).await?;
                 return Err(DomainError::AccountLocked {
                     retry_after: lockout.lock_duration,
                 });
@@ -126,17 +162,35 @@ impl UserService {
 
     /// Revokes every token of the actor (rule 7).
     pub async fn logout(&self, actor: &Actor) -> Result<(), DomainError> {
-        self.modify(actor.id, |user| {
-            user.revoke_tokens();
-            Ok(())
-        })
-        .await
-        .map(drop)
+        let result = self
+            .modify(actor.id, |user| {
+                user.revoke_tokens();
+                Ok(())
+            })
+            .await
+            .map(drop);
+        let entry = Entry::new(AuditKind::Logout).by(actor.id).on(actor.id);
+        self.settle(entry, result).await
     }
 
     /// Changes the actor's own password, clears the first-login restriction and revokes
     /// older tokens (rules 3, 5, 7); the caller issues a fresh token for the returned user.
     pub async fn change_own_password(
+        &self,
+        actor: &Actor,
+        current: &PlainPassword,
+        new: &PlainPassword,
+    ) -> Result<User, DomainError> {
+        let result = self
+            .change_own_password_unaudited(actor, current, new)
+            .await;
+        let entry = Entry::new(AuditKind::PasswordChanged)
+            .by(actor.id)
+            .on(actor.id);
+        self.settle(entry, result).await
+    }
+
+    async fn change_own_password_unaudited(
         &self,
         actor: &Actor,
         current: &PlainPassword,

@@ -1,6 +1,7 @@
 //! Use cases: one method of [`UserService`] per operation of both HTTP dialects.
 
 mod admin;
+mod audit;
 mod auth;
 mod profile;
 
@@ -11,10 +12,10 @@ pub use auth::Registration;
 pub use profile::ProfileUpdate;
 
 use crate::error::{DomainError, PolicyViolation, UniqueField};
-use crate::model::{Email, Login, PasswordHash, PlainPassword, Role, User, UserId};
+use crate::model::{Email, Login, PasswordHash, PlainPassword, RequestContext, Role, User, UserId};
 use crate::policy::{LockoutPolicy, PasswordContext, PasswordPolicy};
 use crate::ports::{
-    Clock, IdGenerator, PasswordHasher, RepoError, SecretGenerator, UserRepository,
+    AuditLog, Clock, IdGenerator, PasswordHasher, RepoError, SecretGenerator, UserRepository,
 };
 
 /// Tunable behaviour of the use cases.
@@ -52,6 +53,8 @@ pub struct Ports {
     pub ids: Arc<dyn IdGenerator>,
     /// Temporary passwords.
     pub secrets: Arc<dyn SecretGenerator>,
+    /// The audit trail.
+    pub audit: Arc<dyn AuditLog>,
 }
 
 /// Every use case of the service, over the ports.
@@ -62,7 +65,9 @@ pub struct UserService {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     secrets: Arc<dyn SecretGenerator>,
+    audit: Arc<dyn AuditLog>,
     config: ServiceConfig,
+    context: RequestContext,
 }
 
 impl std::fmt::Debug for UserService {
@@ -85,7 +90,18 @@ impl UserService {
             clock: ports.clock,
             ids: ports.ids,
             secrets: ports.secrets,
+            audit: ports.audit,
             config,
+            context: RequestContext::default(),
+        }
+    }
+
+    /// The same service, stamping `context` on the audit events of the calls made through it:
+    /// one per request, so use cases need no extra parameter (a clone is a few `Arc`s).
+    pub fn in_context(&self, context: RequestContext) -> Self {
+        Self {
+            context,
+            ..self.clone()
         }
     }
 

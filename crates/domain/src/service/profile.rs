@@ -1,8 +1,9 @@
 //! Self-service on one's own account.
 
 use super::UserService;
+use super::audit::Entry;
 use crate::error::{DomainError, FieldError};
-use crate::model::{Actor, Email, FullName, PlainPassword, User};
+use crate::model::{Actor, AuditKind, Email, FullName, PlainPassword, User};
 
 /// A change of one's own profile (v1 `PUT /users/me`).
 #[derive(Clone, Debug, Default)]
@@ -17,6 +18,20 @@ pub struct ProfileUpdate {
     pub current_password: Option<PlainPassword>,
 }
 
+impl ProfileUpdate {
+    /// The names of the fields it changes, for the audit trail.
+    fn field_names(&self) -> Vec<&'static str> {
+        [
+            ("email", self.email.is_some()),
+            ("full_name", self.full_name.is_some()),
+            ("password", self.password.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect()
+    }
+}
+
 impl UserService {
     /// The actor's own account, as stored now.
     pub async fn profile(&self, actor: &Actor) -> Result<User, DomainError> {
@@ -25,7 +40,26 @@ impl UserService {
 
     /// Changes one's own e-mail, name or password. While the first-login restriction holds,
     /// only the password may change (rule 5). A new password revokes older tokens (rule 7).
+    /// A change that includes the password is audited as a password change.
     pub async fn update_profile(
+        &self,
+        actor: &Actor,
+        update: ProfileUpdate,
+    ) -> Result<User, DomainError> {
+        let kind = if update.password.is_some() {
+            AuditKind::PasswordChanged
+        } else {
+            AuditKind::ProfileUpdated
+        };
+        let entry = Entry::new(kind)
+            .by(actor.id)
+            .on(actor.id)
+            .fields(&update.field_names());
+        let result = self.update_profile_unaudited(actor, update).await;
+        self.settle(entry, result).await
+    }
+
+    async fn update_profile_unaudited(
         &self,
         actor: &Actor,
         update: ProfileUpdate,
@@ -83,12 +117,19 @@ impl UserService {
         actor: &Actor,
         current: &PlainPassword,
     ) -> Result<(), DomainError> {
-        actor.require_full_access()?;
-        let user = self.load(actor.id).await?;
-        self.confirm_password(&user, current).await?;
-        if user.is_active_admin() {
-            self.ensure_another_active_admin().await?;
+        let result = async {
+            actor.require_full_access()?;
+            let user = self.load(actor.id).await?;
+            self.confirm_password(&user, current).await?;
+            if user.is_active_admin() {
+                self.ensure_another_active_admin().await?;
+            }
+            Ok(self.repo.delete(actor.id).await?)
         }
-        Ok(self.repo.delete(actor.id).await?)
+        .await;
+        let entry = Entry::new(AuditKind::AccountDeleted)
+            .by(actor.id)
+            .on(actor.id);
+        self.settle(entry, result).await
     }
 }

@@ -85,6 +85,7 @@ impl World {
         let service = UserService::new(
             Ports {
                 repo: repo.clone(),
+                audit: repo.clone(),
                 hasher: hasher.clone(),
                 clock: clock.clone(),
                 ids: Arc::new(SeqIds::default()),
@@ -123,6 +124,10 @@ impl World {
             .await
             .unwrap()
             .as_actor()
+    }
+
+    pub fn clock_now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 
     pub async fn stored(&self, id: UserId) -> User {

@@ -1,0 +1,161 @@
+//! The audit trail in collection `audit_events`: one document per event, `_id` the event's
+//! number, the other fields `audit_chain::stored::StoredEvent` (times as Unix milliseconds).
+//!
+//! Appending reads the newest event and inserts the next with `_id` one higher: `_id` is
+//! unique on every server, so of two appends racing for one number (another replica) one
+//! is refused as a duplicate and tries again on the new newest event. No gap, no fork,
+//! without transactions (FerretDB has none). Within this process appends take turns, so
+//! they never race each other. Indexes for the filters: migration `0003`.
+
+use async_trait::async_trait;
+use audit_chain::stored::StoredEvent;
+use bson::{Bson, Document, doc};
+use domain::model::{AuditEvent, AuditFilter, AuditRecord};
+use domain::ports::{AuditLog, Page, PageRequest, RepoError};
+use futures::TryStreamExt;
+
+use crate::error::{WriteError, repo_error};
+use crate::repository::{MAX_PAGE, MongoUserRepository};
+
+/// The collection of audit events.
+pub const AUDIT_COLLECTION: &str = "audit_events";
+
+/// Appends tried when other replicas keep taking the next number.
+const APPEND_ATTEMPTS: usize = 10;
+
+fn to_document(event: &AuditEvent) -> Result<Document, RepoError> {
+    let mut document = bson::serialize_to_document(&StoredEvent::from(event))
+        .map_err(|e| RepoError::Other(format!("audit event {}: {e}", event.seq)))?;
+    document.insert("_id", Bson::Int64(StoredEvent::from(event).seq));
+    Ok(document)
+}
+
+fn from_document(document: Document) -> Result<AuditEvent, RepoError> {
+    let seq = document.get("_id").cloned().unwrap_or(Bson::Null);
+    let stored: StoredEvent = bson::deserialize_from_document(document)
+        .map_err(|e| RepoError::Other(format!("audit event {seq}: unreadable: {e}")))?;
+    AuditEvent::try_from(stored)
+}
+
+/// The filter's query. Ids are stored as canonical text, times as milliseconds.
+fn query(filter: &AuditFilter) -> Document {
+    let mut query = Document::new();
+    if let Some(actor) = filter.actor {
+        query.insert("actor", actor.to_string());
+    }
+    if let Some(target) = filter.target {
+        query.insert("target", target.to_string());
+    }
+    if let Some(user) = filter.involving {
+        let user = user.to_string();
+        query.insert(
+            "$or",
+            vec![doc! { "actor": &user }, doc! { "target": &user }],
+        );
+    }
+    if let Some(kind) = filter.kind {
+        query.insert("kind", kind.code());
+    }
+    let mut at = Document::new();
+    if let Some(from) = filter.from {
+        at.insert("$gte", audit_chain::stored::millis(from));
+    }
+    if let Some(to) = filter.to {
+        at.insert("$lt", audit_chain::stored::millis(to));
+    }
+    if !at.is_empty() {
+        query.insert("at_ms", at);
+    }
+    query
+}
+
+#[async_trait]
+impl AuditLog for MongoUserRepository {
+    async fn append(&self, record: &AuditRecord) -> Result<AuditEvent, RepoError> {
+        self.bounded("audit append", async {
+            let _turn = self.audit_turn.lock().await;
+            for _ in 0..APPEND_ATTEMPTS {
+                let last = self
+                    .audit
+                    .find_one(doc! {})
+                    .sort(doc! { "_id": -1 })
+                    .await
+                    .map_err(|e| repo_error(&e))?
+                    .map(from_document)
+                    .transpose()?;
+                let event =
+                    audit_chain::next(last.as_ref().map(|e| (e.seq, e.hash.as_str())), record);
+                match self.audit.insert_one(to_document(&event)?).await {
+                    Ok(_) => return Ok(event),
+                    Err(e) => match WriteError::from(e) {
+                        WriteError::Duplicate(_) => continue,
+                        WriteError::Repo(e) => return Err(e),
+                    },
+                }
+            }
+            Err(RepoError::Unavailable(
+                "audit append kept losing the race for the next event number".to_owned(),
+            ))
+        })
+        .await
+    }
+
+    async fn find(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEvent>, RepoError> {
+        let query = query(filter);
+        self.bounded("audit find", async {
+            let total = self
+                .audit
+                .count_documents(query.clone())
+                .await
+                .map_err(|e| repo_error(&e))?;
+            if page.limit == 0 || page.offset >= total {
+                return Ok(Page {
+                    items: Vec::new(),
+                    total,
+                });
+            }
+            let documents: Vec<Document> = self
+                .audit
+                .find(query)
+                .sort(doc! { "_id": -1 })
+                .skip(page.offset)
+                .limit(i64::from(page.limit.min(MAX_PAGE)))
+                .await
+                .map_err(|e| repo_error(&e))?
+                .try_collect()
+                .await
+                .map_err(|e| repo_error(&e))?;
+            let items = documents
+                .into_iter()
+                .map(from_document)
+                .collect::<Result<_, _>>()?;
+            Ok(Page { items, total })
+        })
+        .await
+    }
+
+    async fn chain(&self, after: u64, limit: u32) -> Result<Vec<AuditEvent>, RepoError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        self.bounded("audit chain", async {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            let documents: Vec<Document> = self
+                .audit
+                .find(doc! { "_id": { "$gt": after } })
+                .sort(doc! { "_id": 1 })
+                .limit(i64::from(limit.min(MAX_PAGE)))
+                .await
+                .map_err(|e| repo_error(&e))?
+                .try_collect()
+                .await
+                .map_err(|e| repo_error(&e))?;
+            documents.into_iter().map(from_document).collect()
+        })
+        .await
+    }
+}
