@@ -60,6 +60,8 @@
 mod audit;
 mod record;
 mod tables;
+#[cfg(feature = "tampering")]
+pub mod tampering;
 
 use std::collections::HashMap;
 use std::fs::File;

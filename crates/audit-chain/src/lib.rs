@@ -13,7 +13,7 @@
 pub mod stored;
 
 use domain::model::{AuditEvent, AuditFilter, AuditRecord};
-use domain::ports::{AUDIT_GENESIS, Page, PageRequest};
+use domain::ports::{AUDIT_GENESIS, AuditLog, Page, PageRequest, RepoError};
 use sha2::{Digest, Sha256};
 
 /// Names the format inside every hashed form, so a future format can never collide with it.
@@ -191,6 +191,49 @@ impl Verifier {
     pub fn head(&self) -> &str {
         &self.head
     }
+}
+
+/// What a verification of a whole trail found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// Events verified, from the first.
+    pub checked: u64,
+    /// Hash of the last verified event: keep it elsewhere to detect a truncated tail later.
+    pub head: String,
+    /// The first broken link, if any.
+    pub broken: Option<BrokenLink>,
+}
+
+/// Events read per call of `AuditLog::chain` while verifying.
+const VERIFY_BATCH: u32 = 500;
+
+/// Verifies the whole trail of `log` from its first event, stopping at the first break.
+///
+/// # Errors
+/// The store's error when the trail cannot be read; an event that no longer reads back
+/// (its stored form was damaged) is such an error, and it names the event.
+pub async fn verify(log: &(impl AuditLog + ?Sized)) -> Result<Report, RepoError> {
+    let mut verifier = Verifier::new();
+    loop {
+        let batch = log.chain(verifier.checked(), VERIFY_BATCH).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for event in &batch {
+            if let Err(broken) = verifier.check(event) {
+                return Ok(Report {
+                    checked: verifier.checked(),
+                    head: verifier.head().to_owned(),
+                    broken: Some(broken),
+                });
+            }
+        }
+    }
+    Ok(Report {
+        checked: verifier.checked(),
+        head: verifier.head().to_owned(),
+        broken: None,
+    })
 }
 
 /// One page of the events `filter` matches, from `newest_first` (events in decreasing `seq`),

@@ -31,12 +31,21 @@ pub struct StoredEvent {
     pub request_id: Option<String>,
     /// Client address.
     pub client_ip: Option<String>,
-    /// (name, value) pairs, in order.
-    pub details: Vec<(String, String)>,
+    /// Facts about the call, in order (objects, not pairs: FerretDB 1.x refuses nested arrays).
+    pub details: Vec<StoredDetail>,
     /// Previous event's hash.
     pub prev_hash: String,
     /// This event's hash.
     pub hash: String,
+}
+
+/// One (name, value) fact of a stored event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredDetail {
+    /// Name.
+    pub name: String,
+    /// Value.
+    pub value: String,
 }
 
 impl From<&AuditEvent> for StoredEvent {
@@ -52,7 +61,14 @@ impl From<&AuditEvent> for StoredEvent {
             target: record.target.map(|id| id.to_string()),
             request_id: record.context.request_id.clone(),
             client_ip: record.context.client_ip.clone(),
-            details: record.details.clone(),
+            details: record
+                .details
+                .iter()
+                .map(|(name, value)| StoredDetail {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
             prev_hash: event.prev_hash.clone(),
             hash: event.hash.clone(),
         }
@@ -94,7 +110,11 @@ impl TryFrom<StoredEvent> for AuditEvent {
                     request_id: stored.request_id,
                     client_ip: stored.client_ip,
                 },
-                details: stored.details,
+                details: stored
+                    .details
+                    .into_iter()
+                    .map(|d| (d.name, d.value))
+                    .collect(),
             },
             prev_hash: stored.prev_hash,
             hash: stored.hash,

@@ -1,4 +1,4 @@
-//! The one contract suite of `domain::ports::UserRepository`, written once and run by every
+//! The one contract suite of `domain::ports::UserRepository` and `AuditLog`, written once and run by every
 //! storage adapter (memory, embedded, MongoDB) so that swapping storage is a configuration
 //! change (SPEC §1).
 //!
@@ -48,7 +48,7 @@ mod support;
 pub use cases::*;
 pub use sample::sample_user;
 
-use domain::ports::UserRepository;
+use domain::ports::{AuditLog, UserRepository};
 
 /// Calls `$callback!` with the factory expression and the name of every case: the single
 /// list of cases, shared by [`run_all`], [`CASES`] and [`repository_contract_tests!`].
@@ -91,6 +91,11 @@ macro_rules! __with_cases {
             concurrent_updates_of_one_version_admit_exactly_one,
             updates_never_erase_concurrent_failed_logins,
             ping_answers,
+            audit_appends_are_numbered_and_linked,
+            audit_events_round_trip_every_field,
+            audit_find_filters_newest_first,
+            audit_chain_reads_in_order_after_a_number,
+            concurrent_audit_appends_form_one_chain,
         }
     };
 }
@@ -161,7 +166,7 @@ pub const CASES: &[&str] = __with_cases!(__case_names!());
 /// multi-thread tokio runtime: the concurrency cases spawn tasks on the current runtime.
 pub async fn run_all<R, F, Fut>(make: F)
 where
-    R: UserRepository + 'static,
+    R: UserRepository + AuditLog + 'static,
     F: Fn() -> Fut,
     Fut: Future<Output = R>,
 {

@@ -9,8 +9,8 @@
 
 use adapters_mongo::{MongoOptions, MongoUserRepository};
 use async_trait::async_trait;
-use domain::model::{Email, Login, User, UserId};
-use domain::ports::{Page, PageRequest, RepoError, UserFilter, UserRepository};
+use domain::model::{AuditEvent, AuditFilter, AuditRecord, Email, Login, User, UserId};
+use domain::ports::{AuditLog, Page, PageRequest, RepoError, UserFilter, UserRepository};
 use mongodb::Database;
 use time::OffsetDateTime;
 
@@ -117,6 +117,25 @@ impl Drop for TestRepo {
 }
 
 /// Delegation, so that the contract suite runs on the real adapter.
+#[async_trait]
+impl AuditLog for TestRepo {
+    async fn append(&self, record: &AuditRecord) -> Result<AuditEvent, RepoError> {
+        self.repo.append(record).await
+    }
+
+    async fn find(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEvent>, RepoError> {
+        self.repo.find(filter, page).await
+    }
+
+    async fn chain(&self, after: u64, limit: u32) -> Result<Vec<AuditEvent>, RepoError> {
+        self.repo.chain(after, limit).await
+    }
+}
+
 #[async_trait]
 impl UserRepository for TestRepo {
     async fn insert(&self, user: &User) -> Result<(), RepoError> {

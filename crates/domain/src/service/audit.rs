@@ -126,14 +126,4 @@ impl UserService {
         };
         self.audit_trail(actor, &filter, page).await
     }
-
-    /// Up to `limit` events numbered above `after`, in chain order, for verification by an
-    /// operator (command line, no session).
-    pub async fn audit_chain(
-        &self,
-        after: u64,
-        limit: u32,
-    ) -> Result<Vec<AuditEvent>, DomainError> {
-        Ok(self.audit.chain(after, limit).await?)
-    }
 }

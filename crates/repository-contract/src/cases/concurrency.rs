@@ -22,7 +22,7 @@ const ROUNDS: usize = 5;
 
 /// Runs `op(i)` for every `i` in `0..n` in its own task, all released at once; returns
 /// the outcomes in completion order.
-async fn race<T, Op, OpFut>(n: usize, op: Op) -> Vec<T>
+pub(crate) async fn race<T, Op, OpFut>(n: usize, op: Op) -> Vec<T>
 where
     T: Send + 'static,
     Op: Fn(usize) -> OpFut,

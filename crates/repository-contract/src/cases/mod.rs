@@ -1,6 +1,7 @@
 //! The contract cases, one public function per case, grouped by the part of the trait
 //! they check. Every case takes the factory and starts from a fresh, empty repository.
 
+mod audit;
 mod bookkeeping;
 mod concurrency;
 mod delete;
@@ -8,6 +9,7 @@ mod list;
 mod read;
 mod update;
 
+pub use audit::*;
 pub use bookkeeping::*;
 pub use concurrency::*;
 pub use delete::*;

@@ -1,0 +1,62 @@
+//! Edits of the audit trail behind the store's back, as an attacker with the file would make
+//! them: for tests proving that verification finds them (feature `tampering`, tests only).
+
+use std::path::Path;
+
+use redb::{Database, ReadableTable};
+
+use crate::audit::EVENTS;
+
+fn edit_events(
+    path: &Path,
+    edit: impl FnOnce(&mut redb::Table<'_, u64, &[u8]>) -> Result<(), String>,
+) -> Result<(), String> {
+    let db = Database::open(path).map_err(|e| e.to_string())?;
+    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    {
+        let mut table = txn.open_table(EVENTS).map_err(|e| e.to_string())?;
+        edit(&mut table)?;
+    }
+    txn.commit().map_err(|e| e.to_string())
+}
+
+/// Rewrites the stored JSON of event `seq` through `change`, leaving its hashes as they were.
+///
+/// # Errors
+/// The file cannot be opened (it is in use) or has no event `seq`.
+pub fn alter_event(
+    path: &Path,
+    seq: u64,
+    change: impl FnOnce(&mut serde_json::Value),
+) -> Result<(), String> {
+    edit_events(path, |table| {
+        let bytes = table
+            .get(seq)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no audit event {seq}"))?
+            .value()
+            .to_vec();
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        change(&mut json);
+        let bytes = serde_json::to_vec(&json).map_err(|e| e.to_string())?;
+        table
+            .insert(seq, bytes.as_slice())
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+/// Removes event `seq`.
+///
+/// # Errors
+/// The file cannot be opened (it is in use) or has no event `seq`.
+pub fn remove_event(path: &Path, seq: u64) -> Result<(), String> {
+    edit_events(path, |table| {
+        table
+            .remove(seq)
+            .map_err(|e| e.to_string())?
+            .map(drop)
+            .ok_or_else(|| format!("no audit event {seq}"))
+    })
+}
