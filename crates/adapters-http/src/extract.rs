@@ -1,15 +1,18 @@
-//! The one authentication extractor: Bearer token → verified claims → stored user.
+//! The request's extractors: authentication (Bearer token → verified claims → stored user)
+//! and the use cases bound to the request (its id and client stamped on audit events).
 
 use std::marker::PhantomData;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
-use domain::model::{Actor, User, UserId};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use domain::model::{Actor, RequestContext, User, UserId};
+use domain::service::UserService;
 use futures::future::LocalBoxFuture;
 
 use crate::dialect::Dialect;
 use crate::error::ApiError;
+use crate::middleware::RequestId;
 use crate::state::AppState;
 
 /// The user behind a valid, unrevoked token, as stored now (rules 6, 7, 12).
@@ -63,5 +66,41 @@ impl<D: Dialect> FromRequest for Authenticated<D> {
                 dialect: PhantomData,
             })
         })
+    }
+}
+
+/// The use cases, recording this request's id and client address on the audit events
+/// they write.
+#[derive(Debug)]
+pub struct Users(UserService);
+
+impl std::ops::Deref for Users {
+    type Target = UserService;
+
+    fn deref(&self) -> &UserService {
+        &self.0
+    }
+}
+
+impl FromRequest for Users {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return std::future::ready(Err(actix_web::error::ErrorInternalServerError(
+                "application state missing",
+            )));
+        };
+        let context = RequestContext {
+            request_id: req
+                .extensions()
+                .get::<RequestId>()
+                .map(|id| id.as_str().to_owned()),
+            client_ip: req
+                .peer_addr()
+                .map(|peer| state.proxies.client(peer.ip(), req.headers()).to_string()),
+        };
+        std::future::ready(Ok(Self(state.users.in_context(context))))
     }
 }

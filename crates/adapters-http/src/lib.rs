@@ -11,6 +11,8 @@
 //! - [`extract`]: the authentication extractor (Bearer → JWT → stored user).
 //! - [`token`]: JWT issuing and verification.
 //! - [`state`]: what handlers share.
+//! - [`proxies`]: who the client of a request is (trusted reverse proxies).
+//! - [`throttle`]: per-client rate limiting of the password routes.
 //! - [`middleware`]: request id, tracing span, metrics and security headers on every response.
 //! - [`metrics`]: the Prometheus metrics, in their own registry.
 //! - [`ops`]: `/health`, `/ready`, `/metrics`.
@@ -25,6 +27,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
+pub mod proxies;
 pub mod server;
 pub mod state;
 pub mod throttle;

@@ -3,6 +3,7 @@
 use domain::service::UserService;
 
 use crate::metrics::Metrics;
+use crate::proxies::TrustedProxies;
 use crate::throttle::Throttle;
 use crate::token::TokenService;
 
@@ -18,6 +19,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Per-client rate limiting of the password routes; `None`: disabled.
     pub throttle: Option<Throttle>,
+    /// Whose `X-Forwarded-For` names the client (rate limits, audit events).
+    pub proxies: TrustedProxies,
 }
 
 impl AppState {
@@ -35,7 +38,13 @@ impl AppState {
             tokens,
             metrics,
             throttle: None,
+            proxies: TrustedProxies::default(),
         }
+    }
+
+    /// The same state, believing `X-Forwarded-For` from `proxies`.
+    pub fn with_proxies(self, proxies: TrustedProxies) -> Self {
+        Self { proxies, ..self }
     }
 
     /// The same state, rate limiting the password routes with `throttle`.

@@ -2,7 +2,9 @@
 
 use domain::DomainError;
 use domain::error::FieldError;
-use domain::model::Role;
+use std::collections::BTreeMap;
+
+use domain::model::{AuditEvent, AuditFilter, AuditKind, Role, UserId};
 use domain::ports::{SearchText, UserFilter};
 use time::OffsetDateTime;
 
@@ -18,6 +20,68 @@ pub(crate) fn timestamp(t: OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)
         .format(FORMAT)
         .unwrap_or_default()
+}
+
+/// An instant in RFC 3339 (`2026-11-21T10:00:00Z`, any offset), as a filter bound.
+fn instant(f: &mut Fields, raw: Option<String>, wire_name: &'static str) -> Option<OffsetDateTime> {
+    let raw = raw?;
+    let parsed = OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339);
+    f.take(
+        parsed.map_err(|_| {
+            FieldError::new(
+                wire_name,
+                "INVALID_TIMESTAMP",
+                "must be an RFC 3339 date and time, e.g. 2026-11-21T10:00:00Z",
+            )
+        }),
+        wire_name,
+    )
+}
+
+/// A user id as a filter.
+fn id(f: &mut Fields, raw: Option<String>, wire_name: &'static str) -> Option<UserId> {
+    let raw = raw?;
+    f.take(
+        UserId::parse(raw.trim())
+            .ok_or_else(|| FieldError::new(wire_name, "INVALID_ID", "must be a user id (UUID)")),
+        wire_name,
+    )
+}
+
+/// The audit filters as both dialects spell them (`type` is an event type code such as
+/// `LOGIN_FAILED`); problems are recorded in `f` under the given wire names.
+pub(crate) struct AuditQuery {
+    pub(crate) actor: Option<String>,
+    pub(crate) target: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
+}
+
+impl AuditQuery {
+    pub(crate) fn filter(self, f: &mut Fields, names: [&'static str; 5]) -> AuditFilter {
+        let [actor, target, kind, from, to] = names;
+        AuditFilter {
+            actor: id(f, self.actor, actor),
+            target: id(f, self.target, target),
+            involving: None,
+            kind: self.kind.and_then(|raw| {
+                f.take(
+                    AuditKind::parse(raw.trim()).ok_or_else(|| {
+                        FieldError::new(kind, "UNKNOWN_EVENT_TYPE", "not an audit event type")
+                    }),
+                    kind,
+                )
+            }),
+            from: instant(f, self.from, from),
+            to: instant(f, self.to, to),
+        }
+    }
+}
+
+/// An event's details as a JSON object (names are unique within an event).
+pub(crate) fn details(event: &AuditEvent) -> BTreeMap<String, String> {
+    event.record.details.iter().cloned().collect()
 }
 
 /// Collects field errors while converting a request body, renaming fields for dialect `D`.

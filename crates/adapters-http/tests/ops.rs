@@ -381,7 +381,7 @@ async fn openapi_document() -> Value {
     json_of(&body)
 }
 
-/// Every route of SPEC §3.1, §3.2 and §3.3.
+/// Every route: SPEC §3.1, §3.2 and §3.3, and the audit trail's two.
 const SPEC_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/register"),
     ("post", "/api/v1/auth/login"),
@@ -393,12 +393,14 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/users/{id}"),
     ("put", "/api/v1/admin/users/{id}"),
     ("delete", "/api/v1/admin/users/{id}"),
+    ("get", "/api/v1/admin/audit"),
     ("post", "/api/auth/login"),
     ("get", "/api/utilisateurs"),
     ("get", "/api/utilisateurs/{id}"),
     ("post", "/api/utilisateurs"),
     ("put", "/api/utilisateurs/{id}"),
     ("post", "/api/utilisateurs/{id}/bloquer"),
+    ("get", "/api/utilisateurs/{id}/historique"),
     ("post", "/api/utilisateurs/{id}/reset-password"),
     ("post", "/api/utilisateurs/change-password"),
     ("get", "/api/utilisateurs/me"),

@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `create-admin`, `hash-password`, `migrate`,
-//! `check-config`.
+//! `check-config`, `audit verify`.
 
 use std::path::PathBuf;
 
@@ -96,7 +96,30 @@ pub enum Command {
     Migrate,
     /// Validate the configuration and print the effective values, secrets masked as "***"
     CheckConfig(CheckConfigArgs),
+    /// Work on the audit trail of the configured store
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
+
+/// The subcommands of `audit`.
+#[derive(Clone, Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain from the first event; exit code 3 and the first broken link
+    /// when an event was altered or removed
+    #[command(long_about = AUDIT_VERIFY_ABOUT)]
+    Verify,
+}
+
+const AUDIT_VERIFY_ABOUT: &str = "\
+Check the audit trail's hash chain from the first event to the last.
+
+Each event stores the hash of the one before it, and its own hash covers that link:
+an event altered or removed in the store breaks the chain there. Prints the number of
+events and the hash of the last one (keep it: removing the newest events leaves a valid,
+shorter chain, which only a head kept elsewhere reveals).
+
+Exit codes: 0 intact, 3 broken (the first broken link is printed on standard error),
+1 the store cannot be read, 2 invalid configuration.";
 
 /// Arguments of `create-admin`.
 #[derive(Clone, Debug, Args)]

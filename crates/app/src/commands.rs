@@ -8,10 +8,12 @@ use domain::model::{Email, Login, PlainPassword};
 use domain::ports::PasswordHasher;
 
 use crate::cli::{
-    ADMIN_PASSWORD_VAR, CheckConfigArgs, Cli, Command, ConfigFormat, CreateAdminArgs,
+    ADMIN_PASSWORD_VAR, AuditCommand, CheckConfigArgs, Cli, Command, ConfigFormat, CreateAdminArgs,
 };
 use crate::settings::{DatabaseKind, Settings, SettingsError, Sources};
-use crate::startup::{self, Application, EXIT_INVALID, EXIT_RUNTIME, StartupError};
+use crate::startup::{
+    self, Application, EXIT_BROKEN_CHAIN, EXIT_INVALID, EXIT_RUNTIME, StartupError,
+};
 use crate::telemetry;
 
 /// A failed command: what to print on standard error and the exit code.
@@ -91,6 +93,7 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
         Command::HashPassword => hash_password(&settings).await,
         Command::Migrate => migrate(&settings).await,
         Command::CheckConfig(args) => check_config(&settings, &sources, &args),
+        Command::Audit(AuditCommand::Verify) => audit_verify(&settings).await,
     }
 }
 
@@ -269,6 +272,33 @@ async fn migrate(settings: &Settings) -> Result<(), Failure> {
             say(&report.to_string());
             Ok(())
         }
+    }
+}
+
+async fn audit_verify(settings: &Settings) -> Result<(), Failure> {
+    if settings.database.kind == DatabaseKind::Memory {
+        say("nothing to verify: the memory store keeps no audit trail beyond its process");
+        return Ok(());
+    }
+    let store = startup::build_store(&settings.database).await?;
+    let report = audit_chain::verify(&*store.audit)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot read the audit trail: {e}")))?;
+    match report.broken {
+        None => {
+            say(&format!(
+                "audit trail intact: {} events, head {}",
+                report.checked, report.head
+            ));
+            Ok(())
+        }
+        Some(broken) => Err(Failure {
+            code: EXIT_BROKEN_CHAIN,
+            message: format!(
+                "audit trail BROKEN: {broken}\n{} events before it verify (last good hash {})",
+                report.checked, report.head
+            ),
+        }),
     }
 }
 

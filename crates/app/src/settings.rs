@@ -22,7 +22,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use adapters_http::Transport;
-use adapters_http::throttle::{Network, RateLimits};
+use adapters_http::proxies::TrustedProxies;
+use adapters_http::throttle::RateLimits;
 use adapters_password::{Algorithm, Argon2Params, HasherConfig};
 use config::{Config, ConfigError, Environment, File, FileFormat, Source};
 use domain::model::{Login, Permission, PlainPassword, Role};
@@ -393,7 +394,7 @@ impl RateLimitSettings {
     /// The limits, or `None` when disabled.
     ///
     /// # Errors
-    /// The first entry of `trusted_proxies` that is not an IP or a network, or a zero limit.
+    /// A zero limit, or one above the largest.
     pub fn limits(&self) -> Result<Option<RateLimits>, SettingsError> {
         if !self.enabled {
             return Ok(None);
@@ -403,17 +404,20 @@ impl RateLimitSettings {
                 .filter(|n| n.get() <= MAX_RATE)
                 .ok_or_else(|| SettingsError::new(key, format!("must be 1 to {MAX_RATE}, got {n}")))
         };
-        let trusted_proxies = comma_list(self.trusted_proxies.as_deref())
-            .map(|entry| {
-                Network::parse(entry)
-                    .map_err(|e| SettingsError::new("rate_limit.trusted_proxies", e))
-            })
-            .collect::<Result<_, _>>()?;
         Ok(Some(RateLimits {
             per_minute: positive("rate_limit.per_minute", self.per_minute)?,
             burst: positive("rate_limit.burst", self.burst)?,
-            trusted_proxies,
         }))
+    }
+
+    /// The reverse proxies whose `X-Forwarded-For` names the client, for the rate limits
+    /// and the audit trail alike (so read even when rate limiting is off).
+    ///
+    /// # Errors
+    /// The first entry that is not an IP or a network.
+    pub fn proxies(&self) -> Result<TrustedProxies, SettingsError> {
+        TrustedProxies::parse(self.trusted_proxies.as_deref().unwrap_or_default())
+            .map_err(|e| SettingsError::new("rate_limit.trusted_proxies", e))
     }
 }
 
@@ -800,6 +804,7 @@ impl Settings {
         self.validate_lockout()?;
         self.validate_registration()?;
         self.rate_limit.limits()?;
+        self.rate_limit.proxies()?;
         self.validate_bootstrap()?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(SettingsError::new("log.level", e.to_string()));

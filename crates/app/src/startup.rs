@@ -34,6 +34,8 @@ use crate::settings::{
 pub const EXIT_RUNTIME: u8 = 1;
 /// Exit code of invalid configuration, arguments or input.
 pub const EXIT_INVALID: u8 = 2;
+/// Exit code of `audit verify` when the chain is broken.
+pub const EXIT_BROKEN_CHAIN: u8 = 3;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -394,7 +396,8 @@ impl Application {
             source,
         })?;
         let address = listener.local_addr().map_err(StartupError::Server)?;
-        let mut state = AppState::with_metrics(users, tokens, metrics);
+        let mut state = AppState::with_metrics(users, tokens, metrics)
+            .with_proxies(settings.rate_limit.proxies()?);
         if let Some(limits) = settings.rate_limit.limits()? {
             state = state.with_throttle(Throttle::new(&limits));
         }

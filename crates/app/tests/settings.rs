@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use adapters_http::proxies::TrustedProxies;
 use app::settings::{DatabaseKind, LogFormat, Profile, Settings, SettingsError, Sources};
 use domain::model::Role;
 
@@ -367,7 +368,8 @@ fn each_names_its_key(cases: &[(&str, &str)]) {
 fn rate_limits_are_checked_and_can_be_turned_off() {
     let defaults = load(&[]).unwrap().rate_limit.limits().unwrap().unwrap();
     assert_eq!((defaults.per_minute.get(), defaults.burst.get()), (60, 20));
-    assert!(defaults.trusted_proxies.is_empty());
+    let none = load(&[]).unwrap().rate_limit.proxies().unwrap();
+    assert_eq!(none, TrustedProxies::default());
     let off = load(&[("USERS__RATE_LIMIT__ENABLED", "false")]).unwrap();
     assert_eq!(off.rate_limit.limits().unwrap(), None);
     let proxies = load(&[(
@@ -375,8 +377,12 @@ fn rate_limits_are_checked_and_can_be_turned_off() {
         "10.0.0.0/8, 192.168.1.7,fd00::/8",
     )])
     .unwrap();
-    let limits = proxies.rate_limit.limits().unwrap().unwrap();
-    assert_eq!(limits.trusted_proxies.len(), 3);
+    let parsed = proxies.rate_limit.proxies().unwrap();
+    assert_eq!(
+        parsed,
+        TrustedProxies::parse("10.0.0.0/8,192.168.1.7,fd00::/8").unwrap()
+    );
+    assert_ne!(parsed, TrustedProxies::default());
     each_names_its_key(&[
         (
             "USERS__RATE_LIMIT__TRUSTED_PROXIES",

@@ -132,11 +132,11 @@ async fn administration_is_recorded_with_role_changes_and_refusals() {
         .await
         .unwrap();
     w.service
-        .set_blocked(&w.admin, target.id, None)
+        .set_blocked(&w.admin, target.id, None, Some("fraude présumée"))
         .await
         .unwrap();
     w.service
-        .set_blocked(&w.admin, target.id, None)
+        .set_blocked(&w.admin, target.id, None, None)
         .await
         .unwrap();
     w.service
@@ -175,6 +175,11 @@ async fn administration_is_recorded_with_role_changes_and_refusals() {
             ("to".into(), "CONTROLLEUR".into())
         ]
     );
+    assert_eq!(
+        events[2].record.details,
+        [("reason".into(), "fraude présumée".into())]
+    );
+    assert!(events[3].record.details.is_empty());
     assert_eq!(
         events[4].record.details,
         [("generated".into(), "true".into())]

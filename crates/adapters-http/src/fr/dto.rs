@@ -1,9 +1,11 @@
 //! fr request and response bodies (French field names, `{success, data}` envelope), and
 //! their conversion into domain commands. Every invalid field is reported at once.
 
+use std::collections::BTreeMap;
+
 use domain::error::FieldError;
 use domain::model::{
-    Address, Email, FullName, Grade, Login, Phone, PlainPassword, Role, Sex, User,
+    Address, AuditEvent, Email, FullName, Grade, Login, Phone, PlainPassword, Role, Sex, User,
 };
 use domain::ports::{Page, PageRequest, UserFilter};
 use domain::service::{NewUser, UserUpdate};
@@ -13,7 +15,7 @@ use uuid::Uuid;
 use crate::dialect::Fr;
 use crate::error::ApiError;
 use crate::token::IssuedToken;
-use crate::wire::{Fields, timestamp, user_filter};
+use crate::wire::{Fields, details, timestamp, user_filter};
 
 type Result<T> = std::result::Result<T, ApiError<Fr>>;
 
@@ -91,6 +93,67 @@ impl From<&User> for UtilisateurData {
     fn from(u: &User) -> Self {
         Self {
             utilisateur: Utilisateur::from(u),
+        }
+    }
+}
+
+/// An audit event as the fr dialect shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evenement {
+    seq: u64,
+    date: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// `SUCCES` or `ECHEC`.
+    resultat: &'static str,
+    code_erreur: Option<String>,
+    acteur_id: Option<String>,
+    cible_id: Option<String>,
+    request_id: Option<String>,
+    adresse_ip: Option<String>,
+    details: BTreeMap<String, String>,
+    hash_precedent: String,
+    hash: String,
+}
+
+impl From<&AuditEvent> for Evenement {
+    fn from(e: &AuditEvent) -> Self {
+        let r = &e.record;
+        Self {
+            seq: e.seq,
+            date: timestamp(r.at),
+            kind: r.kind.code(),
+            resultat: if r.succeeded() { "SUCCES" } else { "ECHEC" },
+            code_erreur: r.failure.clone(),
+            acteur_id: r.actor.map(|id| id.to_string()),
+            cible_id: r.target.map(|id| id.to_string()),
+            request_id: r.context.request_id.clone(),
+            adresse_ip: r.context.client_ip.clone(),
+            details: details(e),
+            hash_precedent: e.prev_hash.clone(),
+            hash: e.hash.clone(),
+        }
+    }
+}
+
+/// `data` of `GET /utilisateurs/{id}/historique`: the user's events, newest first.
+#[derive(Debug, Serialize)]
+pub struct HistoriqueData {
+    evenements: Vec<Evenement>,
+    total: u64,
+    page: u64,
+    size: u32,
+}
+
+impl HistoriqueData {
+    /// One page as asked for by `request`.
+    pub fn new(found: &Page<AuditEvent>, request: &PageQuery) -> Self {
+        Self {
+            evenements: found.items.iter().map(Evenement::from).collect(),
+            total: found.total,
+            page: request.number,
+            size: request.window.limit,
         }
     }
 }
@@ -279,6 +342,62 @@ const MAX_SIZE: u32 = 100;
 /// whatever the size, so that the OpenAPI document can state it.
 const MAX_PAGE: u64 = u64::MAX / MAX_SIZE as u64 + 1;
 
+/// A validated `page`/`size` pair.
+#[derive(Debug)]
+pub struct PageQuery {
+    /// The window.
+    pub window: PageRequest,
+    /// The 1-based page number asked for, echoed in the answer.
+    pub number: u64,
+}
+
+/// Checks `page` (from 1) and `size`, recording problems in `f`.
+fn paging(f: &mut Fields, page: Option<u64>, size: Option<u32>) -> Option<PageQuery> {
+    let number = page.unwrap_or(1);
+    let size = size.unwrap_or(DEFAULT_SIZE);
+    if !(1..=MAX_SIZE).contains(&size) {
+        f.push(FieldError::new(
+            "size",
+            "SIZE_OUT_OF_RANGE",
+            "size must be between 1 and 100",
+        ));
+    }
+    let offset = number
+        .checked_sub(1)
+        .filter(|_| number <= MAX_PAGE)
+        .and_then(|skipped| skipped.checked_mul(u64::from(size)));
+    if offset.is_none() {
+        f.push(FieldError::new(
+            "page",
+            "PAGE_OUT_OF_RANGE",
+            "page must be between 1 and 184467440737095517",
+        ));
+    }
+    Some(PageQuery {
+        window: PageRequest {
+            offset: offset?,
+            limit: size,
+        },
+        number,
+    })
+}
+
+/// `GET /utilisateurs/{id}/historique` query.
+#[derive(Debug, Deserialize)]
+pub struct HistoriqueQuery {
+    page: Option<u64>,
+    size: Option<u32>,
+}
+
+impl HistoriqueQuery {
+    pub fn try_into_domain(self) -> Result<PageQuery> {
+        let mut f = Fields::default();
+        let paging = paging(&mut f, self.page, self.size);
+        f.finish()?;
+        complete(paging)
+    }
+}
+
 /// `GET /utilisateurs` query: `page` counts from 1.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -304,35 +423,14 @@ pub struct ListRequest {
 impl ListQuery {
     pub fn try_into_domain(self) -> Result<ListRequest> {
         let mut f = Fields::default();
-        let page_number = self.page.unwrap_or(1);
-        let size = self.size.unwrap_or(DEFAULT_SIZE);
-        if !(1..=MAX_SIZE).contains(&size) {
-            f.push(FieldError::new(
-                "size",
-                "SIZE_OUT_OF_RANGE",
-                "size must be between 1 and 100",
-            ));
-        }
-        let offset = page_number
-            .checked_sub(1)
-            .filter(|_| page_number <= MAX_PAGE)
-            .and_then(|skipped| skipped.checked_mul(u64::from(size)));
-        if offset.is_none() {
-            f.push(FieldError::new(
-                "page",
-                "PAGE_OUT_OF_RANGE",
-                "page must be between 1 and 184467440737095517",
-            ));
-        }
+        let paging = paging(&mut f, self.page, self.size);
         let filter = user_filter(&mut f, self.q, self.role, self.actif, self.bloque);
         f.finish()?;
+        let paging = complete(paging)?;
         Ok(ListRequest {
             filter,
-            page: PageRequest {
-                offset: complete(offset)?,
-                limit: size,
-            },
-            page_number,
+            page: paging.window,
+            page_number: paging.number,
         })
     }
 }

@@ -10,13 +10,13 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use super::dto::{
-    BloquerIn, ChangePasswordIn, CreateIn, ListQuery, ListeData, LoginIn, ResetData, ResetIn,
-    SessionData, UpdateIn, UtilisateurData, success,
+    BloquerIn, ChangePasswordIn, CreateIn, HistoriqueData, HistoriqueQuery, ListQuery, ListeData,
+    LoginIn, ResetData, ResetIn, SessionData, UpdateIn, UtilisateurData, success,
 };
 use crate::body;
 use crate::dialect::Fr;
 use crate::error::ApiError;
-use crate::extract::Authenticated;
+use crate::extract::{Authenticated, Users};
 use crate::state::AppState;
 use crate::throttle::Limited;
 
@@ -80,45 +80,52 @@ async fn optional_json<T: DeserializeOwned>(
 pub async fn login(
     _: Limit,
     state: web::Data<AppState>,
+    users: Users,
     body: Json<LoginIn>,
 ) -> Result<HttpResponse> {
     let (identifier, password) = body.into_inner().try_into_domain()?;
-    let user = state.users.login(&identifier, &password).await?;
+    let user = users.login(&identifier, &password).await?;
     session_response(&state, &user)
 }
 
 /// `GET /utilisateurs`.
 pub async fn list_users(
-    state: web::Data<AppState>,
+    users: Users,
     auth: Auth,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse> {
     let request = query.into_inner().try_into_domain()?;
-    let found = state
-        .users
+    let found = users
         .list_users(&auth.actor(), &request.filter, request.page)
         .await?;
     Ok(HttpResponse::Ok().json(success(ListeData::new(&found, &request))))
 }
 
-/// `GET /utilisateurs/{id}`.
-pub async fn get_user(
-    state: web::Data<AppState>,
+/// `GET /utilisateurs/{id}/historique`: the events where the user acted or was acted on,
+/// newest first (ADMIN).
+pub async fn history(
+    users: Users,
     auth: Auth,
     id: web::Path<String>,
+    query: web::Query<HistoriqueQuery>,
 ) -> Result<HttpResponse> {
-    let user = state.users.get_user(&auth.actor(), user_id(&id)?).await?;
+    let id = user_id(&id)?;
+    let request = query.into_inner().try_into_domain()?;
+    let found = users
+        .user_history(&auth.actor(), id, request.window)
+        .await?;
+    Ok(HttpResponse::Ok().json(success(HistoriqueData::new(&found, &request))))
+}
+
+/// `GET /utilisateurs/{id}`.
+pub async fn get_user(users: Users, auth: Auth, id: web::Path<String>) -> Result<HttpResponse> {
+    let user = users.get_user(&auth.actor(), user_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(success(UtilisateurData::from(&user))))
 }
 
 /// `POST /utilisateurs`.
-pub async fn create_user(
-    state: web::Data<AppState>,
-    auth: Auth,
-    body: Json<CreateIn>,
-) -> Result<HttpResponse> {
-    let user = state
-        .users
+pub async fn create_user(users: Users, auth: Auth, body: Json<CreateIn>) -> Result<HttpResponse> {
+    let user = users
         .create_user(&auth.actor(), body.into_inner().try_into_domain()?)
         .await?;
     Ok(HttpResponse::Created()
@@ -128,14 +135,13 @@ pub async fn create_user(
 
 /// `PUT /utilisateurs/{id}`.
 pub async fn update_user(
-    state: web::Data<AppState>,
+    users: Users,
     auth: Auth,
     id: web::Path<String>,
     body: Json<UpdateIn>,
 ) -> Result<HttpResponse> {
     let id = user_id(&id)?;
-    let user = state
-        .users
+    let user = users
         .update_user(&auth.actor(), id, body.into_inner().try_into_domain()?)
         .await?;
     Ok(HttpResponse::Ok().json(success(UtilisateurData::from(&user))))
@@ -143,7 +149,7 @@ pub async fn update_user(
 
 /// `POST /utilisateurs/{id}/bloquer`: `{bloque, motif?}`, or no body to toggle.
 pub async fn set_blocked(
-    state: web::Data<AppState>,
+    users: Users,
     auth: Auth,
     id: web::Path<String>,
     req: HttpRequest,
@@ -155,18 +161,14 @@ pub async fn set_blocked(
         .map(BloquerIn::try_into_domain)
         .transpose()?;
     let actor = auth.actor();
-    let user = state
-        .users
-        .set_blocked(&actor, id, request.as_ref().map(|r| r.blocked))
+    let user = users
+        .set_blocked(
+            &actor,
+            id,
+            request.as_ref().map(|r| r.blocked),
+            request.as_ref().and_then(|r| r.motif.as_deref()),
+        )
         .await?;
-    // The domain keeps no reason; the audit log does.
-    tracing::info!(
-        actor = %actor.id,
-        target = %user.id,
-        blocked = user.blocked,
-        motif = ?request.as_ref().and_then(|r| r.motif.as_deref()),
-        "block status set"
-    );
     Ok(HttpResponse::Ok().json(success(UtilisateurData::from(&user))))
 }
 
@@ -174,7 +176,7 @@ pub async fn set_blocked(
 /// generated temporary password, shown once.
 pub async fn reset_password(
     _: Limit,
-    state: web::Data<AppState>,
+    users: Users,
     auth: Auth,
     id: web::Path<String>,
     req: HttpRequest,
@@ -185,8 +187,7 @@ pub async fn reset_password(
         Some(body) => body.try_into_domain()?,
         None => None,
     };
-    let (user, temporary) = state
-        .users
+    let (user, temporary) = users
         .reset_password(&auth.actor(), id, chosen)
         .await
         .map_err(new_password_field)?;
@@ -197,12 +198,12 @@ pub async fn reset_password(
 pub async fn change_password(
     _: Limit,
     state: web::Data<AppState>,
+    users: Users,
     auth: Auth,
     body: Json<ChangePasswordIn>,
 ) -> Result<HttpResponse> {
     let (current, new) = body.into_inner().try_into_domain()?;
-    let user = state
-        .users
+    let user = users
         .change_own_password(&auth.actor(), &current, &new)
         .await
         .map_err(new_password_field)?;

@@ -48,6 +48,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 resource("/utilisateurs/{id}/bloquer").route(web::post().to(handlers::set_blocked)),
             )
             .service(
+                resource("/utilisateurs/{id}/historique").route(web::get().to(handlers::history)),
+            )
+            .service(
                 resource("/utilisateurs/{id}/reset-password")
                     .route(web::post().to(handlers::reset_password)),
             )

@@ -1,13 +1,15 @@
 //! v1 request and response bodies, and their conversion into domain commands.
 
-use domain::model::{Email, FullName, PlainPassword, Role, User};
+use std::collections::BTreeMap;
+
+use domain::model::{AuditEvent, AuditFilter, Email, FullName, PlainPassword, Role, User};
 use domain::ports::{PageRequest, UserFilter};
 use domain::service::{ProfileUpdate, Registration, UserUpdate};
 use serde::{Deserialize, Serialize};
 
 use crate::dialect::V1;
 use crate::error::ApiError;
-use crate::wire::{Fields, timestamp, user_filter};
+use crate::wire::{AuditQuery, Fields, details, timestamp, user_filter};
 
 type Result<T> = std::result::Result<T, ApiError<V1>>;
 
@@ -40,6 +42,81 @@ impl From<&User> for UserOut {
             created_at: timestamp(u.created_at),
             updated_at: timestamp(u.updated_at),
         }
+    }
+}
+
+/// An audit event as v1 shows it.
+#[derive(Debug, Serialize)]
+pub struct AuditEventOut {
+    seq: u64,
+    at: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// `success` or `failure`.
+    outcome: &'static str,
+    error_code: Option<String>,
+    actor_id: Option<String>,
+    target_id: Option<String>,
+    request_id: Option<String>,
+    client_ip: Option<String>,
+    details: BTreeMap<String, String>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<&AuditEvent> for AuditEventOut {
+    fn from(e: &AuditEvent) -> Self {
+        let r = &e.record;
+        Self {
+            seq: e.seq,
+            at: timestamp(r.at),
+            kind: r.kind.code(),
+            outcome: if r.succeeded() { "success" } else { "failure" },
+            error_code: r.failure.clone(),
+            actor_id: r.actor.map(|id| id.to_string()),
+            target_id: r.target.map(|id| id.to_string()),
+            request_id: r.context.request_id.clone(),
+            client_ip: r.context.client_ip.clone(),
+            details: details(e),
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
+        }
+    }
+}
+
+/// `GET /admin/audit` query.
+#[derive(Debug, Deserialize)]
+pub struct AuditListQuery {
+    skip: Option<u64>,
+    limit: Option<u32>,
+    actor_id: Option<String>,
+    target_id: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl AuditListQuery {
+    pub fn try_into_domain(self) -> Result<(AuditFilter, PageRequest)> {
+        let mut f = Fields::default();
+        let limit = checked_limit(&mut f, self.limit);
+        let filter = AuditQuery {
+            actor: self.actor_id,
+            target: self.target_id,
+            kind: self.kind,
+            from: self.from,
+            to: self.to,
+        }
+        .filter(&mut f, ["actor_id", "target_id", "type", "from", "to"]);
+        f.finish()?;
+        Ok((
+            filter,
+            PageRequest {
+                offset: self.skip.unwrap_or(0),
+                limit,
+            },
+        ))
     }
 }
 
@@ -135,6 +212,19 @@ pub struct DeleteMeIn {
 /// Largest page of `GET /admin/users`.
 const MAX_LIMIT: u32 = 100;
 
+/// `limit` of a v1 list, 50 by default.
+fn checked_limit(f: &mut Fields, limit: Option<u32>) -> u32 {
+    let limit = limit.unwrap_or(50);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        f.push(domain::error::FieldError::new(
+            "limit",
+            "LIMIT_OUT_OF_RANGE",
+            "limit must be between 1 and 100",
+        ));
+    }
+    limit
+}
+
 /// `GET /admin/users` query.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -149,14 +239,7 @@ pub struct ListQuery {
 impl ListQuery {
     pub fn try_into_domain(self) -> Result<(UserFilter, PageRequest)> {
         let mut f = Fields::default();
-        let limit = self.limit.unwrap_or(50);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            f.push(domain::error::FieldError::new(
-                "limit",
-                "LIMIT_OUT_OF_RANGE",
-                "limit must be between 1 and 100",
-            ));
-        }
+        let limit = checked_limit(&mut f, self.limit);
         let filter = user_filter(&mut f, self.q, self.role, self.is_active, self.is_blocked);
         f.finish()?;
         Ok((

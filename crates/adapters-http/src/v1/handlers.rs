@@ -6,12 +6,12 @@ use domain::model::{PlainPassword, User, UserId};
 use time::OffsetDateTime;
 
 use super::dto::{
-    AdminUpdateIn, DeleteMeIn, ListQuery, LoginForm, LoginJson, RegisterIn, TokenOut, UpdateMeIn,
-    UserOut,
+    AdminUpdateIn, AuditEventOut, AuditListQuery, DeleteMeIn, ListQuery, LoginForm, LoginJson,
+    RegisterIn, TokenOut, UpdateMeIn, UserOut,
 };
 use crate::dialect::V1;
 use crate::error::ApiError;
-use crate::extract::Authenticated;
+use crate::extract::{Authenticated, Users};
 use crate::state::AppState;
 use crate::throttle::Limited;
 
@@ -36,15 +36,8 @@ fn password(raw: String, field: &'static str) -> Result<PlainPassword> {
     })
 }
 
-pub async fn register(
-    _: Limit,
-    state: web::Data<AppState>,
-    body: Json<RegisterIn>,
-) -> Result<HttpResponse> {
-    let user = state
-        .users
-        .register(body.into_inner().try_into_domain()?)
-        .await?;
+pub async fn register(_: Limit, users: Users, body: Json<RegisterIn>) -> Result<HttpResponse> {
+    let user = users.register(body.into_inner().try_into_domain()?).await?;
     Ok(HttpResponse::Created().json(UserOut::from(&user)))
 }
 
@@ -69,6 +62,7 @@ fn token_response(state: &AppState, user: &User) -> Result<HttpResponse> {
 pub async fn login(
     _: Limit,
     state: web::Data<AppState>,
+    users: Users,
     req: HttpRequest,
     payload: web::Payload,
 ) -> actix_web::Result<HttpResponse> {
@@ -87,16 +81,15 @@ pub async fn login(
         let json = json.into_inner();
         (json.email, json.password)
     };
-    let user = state
-        .users
+    let user = users
         .login(&identifier, &password(secret, "password")?)
         .await
         .map_err(ApiError::<V1>::from)?;
     Ok(token_response(&state, &user)?)
 }
 
-pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse> {
-    state.users.logout(&auth.actor()).await?;
+pub async fn logout(users: Users, auth: Auth) -> Result<HttpResponse> {
+    users.logout(&auth.actor()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -106,74 +99,68 @@ pub async fn me(auth: Auth) -> Result<HttpResponse> {
 
 pub async fn update_me(
     _: Limit,
-    state: web::Data<AppState>,
+    users: Users,
     auth: Auth,
     body: Json<UpdateMeIn>,
 ) -> Result<HttpResponse> {
-    let user = state
-        .users
+    let user = users
         .update_profile(&auth.actor(), body.into_inner().try_into_domain()?)
         .await?;
     Ok(HttpResponse::Ok().json(UserOut::from(&user)))
 }
 
-pub async fn delete_me(
-    state: web::Data<AppState>,
-    auth: Auth,
-    body: Json<DeleteMeIn>,
-) -> Result<HttpResponse> {
+pub async fn delete_me(users: Users, auth: Auth, body: Json<DeleteMeIn>) -> Result<HttpResponse> {
     let current = password(body.into_inner().current_password, "current_password")?;
-    state
-        .users
-        .delete_own_account(&auth.actor(), &current)
-        .await?;
+    users.delete_own_account(&auth.actor(), &current).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn list_users(
-    state: web::Data<AppState>,
+    users: Users,
     auth: Auth,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse> {
     let (filter, page) = query.into_inner().try_into_domain()?;
-    let found = state.users.list_users(&auth.actor(), &filter, page).await?;
+    let found = users.list_users(&auth.actor(), &filter, page).await?;
     let body: Vec<UserOut> = found.items.iter().map(UserOut::from).collect();
     Ok(HttpResponse::Ok()
         .insert_header(("X-Total-Count", found.total.to_string()))
         .json(body))
 }
 
-pub async fn get_user(
-    state: web::Data<AppState>,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse> {
-    let user = state.users.get_user(&auth.actor(), user_id(&id)?).await?;
+pub async fn get_user(users: Users, auth: Auth, id: web::Path<String>) -> Result<HttpResponse> {
+    let user = users.get_user(&auth.actor(), user_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(UserOut::from(&user)))
 }
 
 pub async fn update_user(
-    state: web::Data<AppState>,
+    users: Users,
     auth: Auth,
     id: web::Path<String>,
     body: Json<AdminUpdateIn>,
 ) -> Result<HttpResponse> {
     let id = user_id(&id)?;
-    let user = state
-        .users
+    let user = users
         .update_user(&auth.actor(), id, body.into_inner().try_into_domain()?)
         .await?;
     Ok(HttpResponse::Ok().json(UserOut::from(&user)))
 }
 
-pub async fn delete_user(
-    state: web::Data<AppState>,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse> {
-    state
-        .users
-        .delete_user(&auth.actor(), user_id(&id)?)
-        .await?;
+pub async fn delete_user(users: Users, auth: Auth, id: web::Path<String>) -> Result<HttpResponse> {
+    users.delete_user(&auth.actor(), user_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The audit trail, newest first, with the total in `X-Total-Count` (ADMIN).
+pub async fn audit(
+    users: Users,
+    auth: Auth,
+    query: web::Query<AuditListQuery>,
+) -> Result<HttpResponse> {
+    let (filter, page) = query.into_inner().try_into_domain()?;
+    let found = users.audit_trail(&auth.actor(), &filter, page).await?;
+    let body: Vec<AuditEventOut> = found.items.iter().map(AuditEventOut::from).collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Total-Count", found.total.to_string()))
+        .json(body))
 }

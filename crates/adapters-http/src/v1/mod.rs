@@ -27,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/admin/users", web::get().to(handlers::list_users))
             .route("/admin/users/{id}", web::get().to(handlers::get_user))
             .route("/admin/users/{id}", web::put().to(handlers::update_user))
-            .route("/admin/users/{id}", web::delete().to(handlers::delete_user)),
+            .route("/admin/users/{id}", web::delete().to(handlers::delete_user))
+            .route("/admin/audit", web::get().to(handlers::audit)),
     );
 }

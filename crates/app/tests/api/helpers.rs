@@ -333,6 +333,18 @@ impl TestApp {
         self.admin.token()
     }
 
+    /// Stops the process (its files stay until the app is dropped), e.g. to run a
+    /// one-shot command on its embedded store.
+    pub fn stop(&mut self) {
+        drop(self.child.kill());
+        drop(self.child.wait());
+    }
+
+    /// The embedded store's file (on the embedded store).
+    pub fn embedded_path(&self) -> PathBuf {
+        self.dir.join("users.redb")
+    }
+
     /// The file that receives the process's standard output and error.
     pub fn log_path(&self) -> &Path {
         &self.log_path
@@ -454,6 +466,17 @@ impl TestApp {
     }
 
     /// `GET /api/utilisateurs?query`.
+    pub fn get_admin_audit(&self, token: &str, query: &str) -> Response {
+        self.get_authed(&format!("/api/v1/admin/audit{}", with_q(query)), token)
+    }
+
+    pub fn get_historique(&self, token: &str, id: &str, query: &str) -> Response {
+        self.get_authed(
+            &format!("/api/utilisateurs/{id}/historique{}", with_q(query)),
+            token,
+        )
+    }
+
     pub fn get_utilisateurs(&self, token: &str, query: &str) -> Response {
         self.get_authed(&format!("/api/utilisateurs{}", with_q(query)), token)
     }

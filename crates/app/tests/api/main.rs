@@ -13,6 +13,7 @@
 //! - [`v1_routes`], [`fr_routes`]: every route of SPEC §3.1 and §3.2, exact bodies, statuses,
 //!   envelopes and headers.
 //! - [`permissions`]: the permission matrix, 9 roles × 7 actions.
+//! - [`audit`]: the audit trail's events, its two routes, and `audit verify` on a tampered store.
 //! - [`admin_rules`]: rule 8 (only an ADMIN touches an ADMIN, no self block/delete, last ADMIN).
 //! - [`first_login`]: rule 5 (the first-login restriction) and the fresh token after a change.
 //! - [`blocking`]: block/unblock and password reset.
@@ -36,6 +37,7 @@ mod support;
 mod helpers;
 
 mod admin_rules;
+mod audit;
 mod blocking;
 mod concurrency;
 mod first_login;

@@ -339,12 +339,14 @@ impl UserService {
         Ok(user)
     }
 
-    /// Blocks or unblocks (`None` toggles). Unblocking also clears a brute-force lock (rule 9).
+    /// Blocks or unblocks (`None` toggles), for `reason` if given (kept in the audit trail
+    /// only). Unblocking also clears a brute-force lock (rule 9).
     pub async fn set_blocked(
         &self,
         actor: &Actor,
         id: UserId,
         blocked: Option<bool>,
+        reason: Option<&str>,
     ) -> Result<User, DomainError> {
         let result = async {
             actor.authorize(Permission::UsersBlock)?;
@@ -374,8 +376,11 @@ impl UserService {
         } else {
             AuditKind::UserUnblocked
         };
-        self.settle(Entry::new(kind).by(actor.id).on(id), result)
-            .await
+        let mut entry = Entry::new(kind).by(actor.id).on(id);
+        if let Some(reason) = reason {
+            entry = entry.detail("reason", reason);
+        }
+        self.settle(entry, result).await
     }
 
     /// Replaces a user's password with `password`, or with a generated temporary one that is

@@ -1,0 +1,319 @@
+//! The audit trail over HTTP: every security-relevant call leaves an event with who, what,
+//! whom, when, the outcome, the request id and the client address; ADMIN reads it at
+//! `GET /api/v1/admin/audit` (filters, paging) and `GET /api/utilisateurs/{id}/historique`;
+//! no secret ever appears in it; `users-service audit verify` finds an altered or removed
+//! event in the store.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    INITIAL_PASSWORD, OTHER_PASSWORD, PASSWORD, Store, TestApp, spawn_app, str_of,
+};
+use crate::support;
+
+/// `type` of each v1 event, newest first.
+fn kinds(events: &Value) -> Vec<String> {
+    events
+        .as_array()
+        .unwrap_or_else(|| panic!("a list of events: {events}"))
+        .iter()
+        .map(|e| str_of(&e["type"]))
+        .collect()
+}
+
+#[test]
+fn security_events_are_recorded_with_outcome_request_id_and_client() {
+    let app = spawn_app();
+    let admin = app.admin_token().to_owned();
+    let mut user = app.create_user("TAXATEUR");
+    app.activate(&mut user);
+    let wrong = app
+        .request("POST", "/api/auth/login")
+        .header("X-Request-Id", "e2e-audit-wrong-password")
+        .json(&json!({"login": user.login, "motDePasse": "Not-The-Passw0rd!"}))
+        .send();
+    wrong.assert_status(401);
+    app.post_bloquer(
+        &admin,
+        &user.id,
+        Some(&json!({"bloque": true, "motif": "fraude présumée"})),
+    )
+    .assert_status(200);
+    app.post_bloquer(&admin, &user.id, Some(&json!({"bloque": false})))
+        .assert_status(200);
+    app.put_utilisateur(&admin, &user.id, &json!({"role": "CONTROLLEUR"}))
+        .assert_status(200);
+    let reset = app.post_reset_password(&admin, &user.id, None);
+    reset.assert_status(200);
+    let temporary = str_of(&reset.data()["motDePasseTemporaire"]);
+
+    let found = app.get_admin_audit(&admin, &format!("target_id={}", user.id));
+    found.assert_status(200);
+    let events = found.json();
+    assert_eq!(
+        kinds(&events),
+        [
+            "PASSWORD_RESET",
+            "ROLE_CHANGED",
+            "USER_UPDATED",
+            "USER_UNBLOCKED",
+            "USER_BLOCKED",
+            "LOGIN_FAILED",
+            "PASSWORD_CHANGED",
+            "LOGIN_SUCCEEDED",
+            "USER_CREATED",
+        ]
+    );
+    assert_eq!(found.header("x-total-count"), Some("9"));
+    let failed = &events[5];
+    assert_eq!(failed["outcome"], "failure");
+    assert_eq!(failed["error_code"], "INVALID_CREDENTIALS");
+    assert_eq!(failed["actor_id"], Value::Null);
+    assert_eq!(failed["request_id"], "e2e-audit-wrong-password");
+    assert_eq!(failed["client_ip"], "127.0.0.1");
+    let blocked = &events[4];
+    assert_eq!(blocked["outcome"], "success");
+    assert_eq!(blocked["error_code"], Value::Null);
+    assert_eq!(blocked["actor_id"], app.admin.id.as_str());
+    assert_eq!(blocked["details"], json!({"reason": "fraude présumée"}));
+    assert_eq!(
+        events[1]["details"],
+        json!({"from": "TAXATEUR", "to": "CONTROLLEUR"})
+    );
+    assert_eq!(events[0]["details"], json!({"generated": "true"}));
+    let mut fields: Vec<String> = events[0]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "actor_id",
+            "at",
+            "client_ip",
+            "details",
+            "error_code",
+            "hash",
+            "outcome",
+            "prev_hash",
+            "request_id",
+            "seq",
+            "target_id",
+            "type"
+        ]
+    );
+    // Consecutive events of the whole trail link up.
+    let everything = app.get_admin_audit(&admin, "limit=100").json();
+    let list = everything.as_array().unwrap();
+    for pair in list.windows(2) {
+        assert_eq!(pair[0]["prev_hash"], pair[1]["hash"], "{pair:?}");
+        assert_eq!(
+            pair[0]["seq"].as_u64().unwrap(),
+            pair[1]["seq"].as_u64().unwrap() + 1
+        );
+    }
+
+    // No password, hash or token anywhere in the trail.
+    let text = everything.to_string();
+    for secret in [
+        INITIAL_PASSWORD,
+        PASSWORD,
+        "Not-The-Passw0rd!",
+        temporary.as_str(),
+        admin.as_str(),
+        user.token(),
+        "$argon2",
+    ] {
+        assert!(!text.contains(secret), "{secret} in the audit trail");
+    }
+}
+
+#[test]
+fn the_trail_filters_by_actor_type_and_time_and_pages() {
+    let app = spawn_app();
+    let admin = app.admin_token().to_owned();
+    let first = app.create_user("TAXATEUR");
+    let second = app.create_user("CONTROLLEUR");
+    app.post_login_v1(&first.login, "Wrong-Passw0rd!1")
+        .assert_status(401);
+    app.post_login_v1("nobody-at-all@e2e.test", "Wrong-Passw0rd!1")
+        .assert_status(401);
+
+    let created = app.get_admin_audit(&admin, "type=USER_CREATED");
+    // The bootstrap ADMIN's own creation, then the two users.
+    assert_eq!(created.header("x-total-count"), Some("3"));
+    let by_admin = app
+        .get_admin_audit(
+            &admin,
+            &format!("actor_id={}&type=USER_CREATED", app.admin.id),
+        )
+        .json();
+    assert_eq!(by_admin[0]["target_id"], second.id.as_str());
+    assert_eq!(by_admin[1]["target_id"], first.id.as_str());
+
+    let failures = app.get_admin_audit(&admin, "type=LOGIN_FAILED").json();
+    assert_eq!(failures[0]["target_id"], Value::Null, "unknown identifier");
+    assert_eq!(failures[1]["target_id"], first.id.as_str());
+
+    let page = app.get_admin_audit(&admin, "skip=1&limit=2");
+    let total: u64 = page.header("x-total-count").unwrap().parse().unwrap();
+    let items = page.json();
+    assert_eq!(items.as_array().map(Vec::len), Some(2));
+    assert_eq!(items[0]["seq"].as_u64(), Some(total - 1));
+
+    let newest_at = str_of(&app.get_admin_audit(&admin, "limit=1").json()[0]["at"]);
+    let since = app.get_admin_audit(&admin, &format!("from={newest_at}"));
+    assert!(
+        since
+            .header("x-total-count")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    let before = app.get_admin_audit(&admin, "to=2000-01-01T00:00:00Z");
+    assert_eq!(before.header("x-total-count"), Some("0"));
+
+    for bad in [
+        "type=LOGIN",
+        "actor_id=not-a-uuid",
+        "from=yesterday",
+        "limit=0",
+    ] {
+        app.get_admin_audit(&admin, bad)
+            .assert_v1_validation("VALIDATION_ERROR");
+    }
+}
+
+#[test]
+fn a_users_history_in_the_fr_dialect() {
+    let app = spawn_app();
+    let admin = app.admin_token().to_owned();
+    let mut user = app.create_user("TAXATEUR");
+    app.activate(&mut user);
+    app.post_logout(user.token()).assert_status(204);
+
+    let data = app.get_historique(&admin, &user.id, "size=2").data();
+    assert_eq!(data["total"], 4);
+    assert_eq!(data["page"], 1);
+    assert_eq!(data["size"], 2);
+    let events = data["evenements"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["type"], "LOGOUT");
+    assert_eq!(events[0]["resultat"], "SUCCES");
+    assert_eq!(events[0]["acteurId"], user.id.as_str());
+    assert_eq!(events[0]["cibleId"], user.id.as_str());
+    assert_eq!(events[0]["adresseIp"], "127.0.0.1");
+    assert_eq!(events[0]["hashPrecedent"], events[1]["hash"]);
+    let older = app.get_historique(&admin, &user.id, "page=2&size=2").data();
+    assert_eq!(older["evenements"][1]["type"], "USER_CREATED");
+
+    // A deleted user's history outlives the account; an unknown id has none.
+    app.delete_admin_user(&admin, &user.id).assert_status(204);
+    let after = app.get_historique(&admin, &user.id, "").data();
+    assert_eq!(after["total"], 5);
+    assert_eq!(after["evenements"][0]["type"], "USER_DELETED");
+    let unknown = app
+        .get_historique(&admin, "00000000-0000-4000-8000-000000000000", "")
+        .data();
+    assert_eq!(unknown["total"], 0);
+    app.get_historique(&admin, &user.id, "size=0")
+        .assert_fr_error(422, "DONNEES_INVALIDES");
+}
+
+#[test]
+fn only_admins_read_the_trail() {
+    let app = spawn_app();
+    let target = app.create_user("TAXATEUR");
+    for role in ["DIRECTEUR", "INFORMATICIEN", "TAXATEUR"] {
+        let user = app.create_active_user(role);
+        app.get_admin_audit(user.token(), "")
+            .assert_v1_error(403, "PERMISSION_DENIED");
+        app.get_historique(user.token(), &target.id, "")
+            .assert_fr_error_status(403);
+    }
+    app.get_admin_audit("", "").assert_status(401);
+    app.get("/api/v1/admin/audit").assert_status(401);
+    app.get(&format!("/api/utilisateurs/{}/historique", target.id))
+        .assert_status(401);
+}
+
+#[test]
+fn the_client_is_the_forwarded_address_only_behind_a_trusted_proxy() {
+    let spoofed = |app: &TestApp| {
+        app.request("POST", "/api/v1/auth/login")
+            .header("X-Forwarded-For", "203.0.113.7")
+            .json(&json!({"email": "ghost@e2e.test", "password": "Wrong-Passw0rd!1"}))
+            .send()
+            .assert_status(401);
+        let failures = app
+            .get_admin_audit(app.admin_token(), "type=LOGIN_FAILED")
+            .json();
+        str_of(&failures[0]["client_ip"])
+    };
+    let direct = spawn_app();
+    assert_eq!(
+        spoofed(&direct),
+        "127.0.0.1",
+        "a client cannot pick its address"
+    );
+    let proxied = TestApp::spawn_with_env(
+        Store::from_env(),
+        &[("USERS__RATE_LIMIT__TRUSTED_PROXIES", "127.0.0.1")],
+    );
+    assert_eq!(spoofed(&proxied), "203.0.113.7");
+}
+
+#[test]
+fn audit_verify_finds_an_altered_or_a_removed_event() {
+    let mut app = TestApp::spawn_with(Store::Embedded);
+    let mut user = app.create_user("TAXATEUR");
+    app.activate(&mut user);
+    app.post_change_password(user.token(), PASSWORD, OTHER_PASSWORD)
+        .assert_status(200);
+    app.stop();
+    let path = app.embedded_path();
+    let path_text = path.display().to_string();
+    let env = [
+        ("USERS__DATABASE__KIND", "embedded"),
+        ("USERS__DATABASE__PATH", path_text.as_str()),
+    ];
+    let verify = || support::run_cli(&["audit", "verify"], &env, None);
+
+    let intact = verify();
+    assert_eq!(intact.code, Some(0), "{intact:?}");
+    assert!(
+        intact
+            .stdout
+            .contains("audit trail intact: 7 events, head "),
+        "{intact:?}"
+    );
+
+    adapters_embedded::tampering::alter_event(&path, 4, |event| {
+        event["client_ip"] = json!("198.51.100.1");
+    })
+    .unwrap();
+    let altered = verify();
+    assert_eq!(altered.code, Some(3), "{altered:?}");
+    assert!(
+        altered
+            .stderr
+            .contains("event 4 does not match its hash: it was altered"),
+        "{altered:?}"
+    );
+    assert!(
+        altered.stderr.contains("3 events before it verify"),
+        "{altered:?}"
+    );
+
+    adapters_embedded::tampering::remove_event(&path, 4).unwrap();
+    let removed = verify();
+    assert_eq!(removed.code, Some(3), "{removed:?}");
+    assert!(
+        removed
+            .stderr
+            .contains("event 5 stands where event 4 should"),
+        "{removed:?}"
+    );
+}
