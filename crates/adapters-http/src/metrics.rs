@@ -120,11 +120,17 @@ pub enum StoreOperation {
     ClearFailures,
     /// `ping`.
     Ping,
+    /// `AuditLog::append`.
+    AuditAppend,
+    /// `AuditLog::find`.
+    AuditFind,
+    /// `AuditLog::chain`.
+    AuditChain,
 }
 
 impl StoreOperation {
     /// Every operation.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 15] = [
         Self::Insert,
         Self::Get,
         Self::FindByLogin,
@@ -137,6 +143,9 @@ impl StoreOperation {
         Self::Lock,
         Self::ClearFailures,
         Self::Ping,
+        Self::AuditAppend,
+        Self::AuditFind,
+        Self::AuditChain,
     ];
 
     /// The label value: the method name.
@@ -154,6 +163,9 @@ impl StoreOperation {
             Self::Lock => "lock",
             Self::ClearFailures => "clear_failures",
             Self::Ping => "ping",
+            Self::AuditAppend => "audit_append",
+            Self::AuditFind => "audit_find",
+            Self::AuditChain => "audit_chain",
         }
     }
 }

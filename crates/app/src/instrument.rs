@@ -1,5 +1,5 @@
 //! Metric decorators of the outbound ports: [`InstrumentedRepository`] and
-//! [`InstrumentedHasher`] implement `UserRepository` and `PasswordHasher` by calling the
+//! [`InstrumentedHasher`] implement `UserRepository`, `AuditLog` and `PasswordHasher` by calling the
 //! port they wrap, timing each call and recording it into the metric handles they were
 //! given (`users_store_operation_duration_seconds`, `users_store_errors_total`,
 //! `users_password_hash_duration_seconds`).
@@ -19,30 +19,32 @@ use std::time::Instant;
 
 use adapters_http::metrics::{HashMetrics, HashOperation, StoreMetrics, StoreOperation};
 use async_trait::async_trait;
-use domain::model::{Email, Login, PasswordHash, PlainPassword, User, UserId};
+use domain::model::{
+    AuditEvent, AuditFilter, AuditRecord, Email, Login, PasswordHash, PlainPassword, User, UserId,
+};
 use domain::ports::{
-    HashError, Page, PageRequest, PasswordHasher, RepoError, UserFilter, UserRepository,
+    AuditLog, HashError, Page, PageRequest, PasswordHasher, RepoError, UserFilter, UserRepository,
 };
 use time::OffsetDateTime;
 
-/// A `UserRepository` that times every call of the store it wraps and counts its errors by
-/// kind.
+/// A `UserRepository` or an `AuditLog` that times every call of the store it wraps and
+/// counts its errors by kind.
 ///
 /// The store is held behind an `Arc` (and may be unsized) because the composition root
-/// chooses it at run time and holds it as `Arc<dyn UserRepository>`.
-pub struct InstrumentedRepository<R: UserRepository + ?Sized> {
+/// chooses it at run time and holds it as `Arc<dyn UserRepository>` (`Arc<dyn AuditLog>`).
+pub struct InstrumentedRepository<R: ?Sized> {
     inner: Arc<R>,
     metrics: StoreMetrics,
 }
 
-impl<R: UserRepository + ?Sized> std::fmt::Debug for InstrumentedRepository<R> {
+impl<R: ?Sized> std::fmt::Debug for InstrumentedRepository<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InstrumentedRepository")
             .finish_non_exhaustive()
     }
 }
 
-impl<R: UserRepository + ?Sized> InstrumentedRepository<R> {
+impl<R: ?Sized> InstrumentedRepository<R> {
     /// Wraps `inner`, recording into `metrics`.
     pub fn new(inner: Arc<R>, metrics: StoreMetrics) -> Self {
         Self { inner, metrics }
@@ -139,6 +141,28 @@ impl<R: UserRepository + ?Sized> UserRepository for InstrumentedRepository<R> {
 
     async fn ping(&self) -> Result<(), RepoError> {
         self.timed(StoreOperation::Ping, self.inner.ping()).await
+    }
+}
+
+#[async_trait]
+impl<R: AuditLog + ?Sized> AuditLog for InstrumentedRepository<R> {
+    async fn append(&self, record: &AuditRecord) -> Result<AuditEvent, RepoError> {
+        self.timed(StoreOperation::AuditAppend, self.inner.append(record))
+            .await
+    }
+
+    async fn find(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEvent>, RepoError> {
+        self.timed(StoreOperation::AuditFind, self.inner.find(filter, page))
+            .await
+    }
+
+    async fn chain(&self, after: u64, limit: u32) -> Result<Vec<AuditEvent>, RepoError> {
+        self.timed(StoreOperation::AuditChain, self.inner.chain(after, limit))
+            .await
     }
 }
 

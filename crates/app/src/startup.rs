@@ -223,7 +223,7 @@ pub async fn build_instrumented_user_service(
     let hasher = build_hasher(settings)?;
     let store = Store {
         users: Arc::new(InstrumentedRepository::new(store.users, metrics.store())),
-        audit: store.audit,
+        audit: Arc::new(InstrumentedRepository::new(store.audit, metrics.store())),
     };
     Ok(user_service(
         settings,

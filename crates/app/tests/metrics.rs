@@ -350,6 +350,7 @@ fn metrics_exist_and_move_with_traffic() {
         "record_failed_login",
         "lock",
         "update",
+        "audit_append",
     ] {
         assert_increased(
             &before,
