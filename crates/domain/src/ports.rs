@@ -109,12 +109,12 @@ pub struct PageRequest {
     pub limit: u32,
 }
 
-/// One page of users and the total number of matches.
+/// One page of a list (users, audit events) and the total number of matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page<T> {
-    /// The page, ordered by creation time then id.
+    /// The page, in the list's order (users: creation time then id; events: newest first).
     pub items: Vec<T>,
-    /// Number of users matching the filter, all pages together.
+    /// Number of items matching the filter, all pages together.
     pub total: u64,
 }
 
