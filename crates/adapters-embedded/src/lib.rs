@@ -147,6 +147,7 @@ impl EmbeddedUserRepository {
         tables::initialise(&txn)?;
         // Files from before the audit trail get its table here (an addition, not a new layout).
         drop(txn.open_table(audit::EVENTS).map_err(storage)?);
+        drop(txn.open_table(audit::BY_USER).map_err(storage)?);
         txn.commit().map_err(storage)?;
         Ok(Self {
             db: Arc::new(db),
