@@ -2,10 +2,11 @@
 
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use domain::DomainError;
 use domain::model::{Email, Login, PlainPassword};
-use domain::ports::PasswordHasher;
+use domain::ports::{AuditLog, PasswordHasher};
 
 use crate::cli::{
     ADMIN_PASSWORD_VAR, AuditCommand, CheckConfigArgs, Cli, Command, ConfigFormat, CreateAdminArgs,
@@ -280,8 +281,19 @@ async fn audit_verify(settings: &Settings) -> Result<(), Failure> {
         say("nothing to verify: the memory store keeps no audit trail beyond its process");
         return Ok(());
     }
-    let store = startup::build_store(&settings.database).await?;
-    let report = audit_chain::verify(&*store.audit)
+    // Read-only: never create an embedded file (a mistyped path would verify as an empty,
+    // intact trail) and never migrate a MongoDB database.
+    let audit: Arc<dyn AuditLog> = match settings.database.kind {
+        DatabaseKind::Embedded if !settings.database.path.exists() => {
+            return Err(Failure::runtime(format!(
+                "no embedded store at {} (database.path)",
+                settings.database.path.display()
+            )));
+        }
+        DatabaseKind::Mongo => Arc::new(startup::connect_mongo(&settings.database).await?),
+        _ => startup::build_store(&settings.database).await?.audit,
+    };
+    let report = audit_chain::verify(&*audit)
         .await
         .map_err(|e| Failure::runtime(format!("cannot read the audit trail: {e}")))?;
     match report.broken {

@@ -11,6 +11,10 @@ use crate::helpers::{
 };
 use crate::support;
 
+fn dir_of(path: &std::path::Path) -> &std::path::Path {
+    path.parent().unwrap()
+}
+
 /// `type` of each v1 event, newest first.
 fn kinds(events: &Value) -> Vec<String> {
     events
@@ -281,6 +285,25 @@ fn audit_verify_finds_an_altered_or_a_removed_event() {
     ];
     let verify = || support::run_cli(&["audit", "verify"], &env, None);
 
+    let missing = dir_of(&path).join("elsewhere.redb").display().to_string();
+    let mistyped = support::run_cli(
+        &["audit", "verify"],
+        &[
+            ("USERS__DATABASE__KIND", "embedded"),
+            ("USERS__DATABASE__PATH", missing.as_str()),
+        ],
+        None,
+    );
+    assert_eq!(mistyped.code, Some(1), "{mistyped:?}");
+    assert!(
+        mistyped.stderr.contains("no embedded store at"),
+        "{mistyped:?}"
+    );
+    assert!(
+        !dir_of(&path).join("elsewhere.redb").exists(),
+        "nothing created"
+    );
+
     let intact = verify();
     assert_eq!(intact.code, Some(0), "{intact:?}");
     assert!(
@@ -316,4 +339,37 @@ fn audit_verify_finds_an_altered_or_a_removed_event() {
             .contains("event 5 stands where event 4 should"),
         "{removed:?}"
     );
+}
+
+#[test]
+fn audit_verify_checks_the_configured_store() {
+    let mut app = spawn_app();
+    let user = app.create_active_user("INFORMATICIEN");
+    app.post_logout(user.token()).assert_status(204);
+    if app.store == Store::Embedded {
+        // redb allows one process per file.
+        app.stop();
+    }
+    let settings = app.store_settings();
+    let env: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let verified = support::run_cli(&["audit", "verify"], &env, None);
+    assert_eq!(verified.code, Some(0), "{verified:?}");
+    if app.store == Store::Memory {
+        assert!(
+            verified.stdout.contains("nothing to verify"),
+            "{verified:?}"
+        );
+    } else {
+        // Bootstrap ADMIN: created, logged in, password changed; the user: created, logged
+        // in, password changed, logged out.
+        assert!(
+            verified
+                .stdout
+                .contains("audit trail intact: 7 events, head "),
+            "{verified:?}"
+        );
+    }
 }

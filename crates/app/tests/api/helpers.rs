@@ -340,6 +340,16 @@ impl TestApp {
         drop(self.child.wait());
     }
 
+    /// The settings that select this app's store, for a one-shot command on it.
+    pub fn store_settings(&self) -> Vec<(String, String)> {
+        let id = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.store.env(&self.dir, &id)
+    }
+
     /// The embedded store's file (on the embedded store).
     pub fn embedded_path(&self) -> PathBuf {
         self.dir.join("users.redb")
