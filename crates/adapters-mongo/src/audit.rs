@@ -15,7 +15,7 @@ use domain::ports::{AuditLog, Page, PageRequest, RepoError};
 use futures::TryStreamExt;
 
 use crate::error::{WriteError, repo_error};
-use crate::repository::{MAX_PAGE, MongoUserRepository};
+use crate::repository::{MAX_PAGE, MongoUserRepository, read_page};
 
 /// The collection of audit events.
 pub const AUDIT_COLLECTION: &str = "audit_events";
@@ -24,9 +24,10 @@ pub const AUDIT_COLLECTION: &str = "audit_events";
 const APPEND_ATTEMPTS: usize = 10;
 
 fn to_document(event: &AuditEvent) -> Result<Document, RepoError> {
-    let mut document = bson::serialize_to_document(&StoredEvent::from(event))
+    let stored = StoredEvent::from(event);
+    let mut document = bson::serialize_to_document(&stored)
         .map_err(|e| RepoError::Other(format!("audit event {}: {e}", event.seq)))?;
-    document.insert("_id", Bson::Int64(StoredEvent::from(event).seq));
+    document.insert("_id", Bson::Int64(stored.seq));
     Ok(document)
 }
 
@@ -107,33 +108,16 @@ impl AuditLog for MongoUserRepository {
     ) -> Result<Page<AuditEvent>, RepoError> {
         let query = query(filter);
         self.bounded("audit find", async {
-            let total = self
-                .audit
-                .count_documents(query.clone())
-                .await
-                .map_err(|e| repo_error(&e))?;
-            if page.limit == 0 || page.offset >= total {
-                return Ok(Page {
-                    items: Vec::new(),
-                    total,
-                });
-            }
-            let documents: Vec<Document> = self
-                .audit
-                .find(query)
-                .sort(doc! { "_id": -1 })
-                .skip(page.offset)
-                .limit(i64::from(page.limit.min(MAX_PAGE)))
-                .await
-                .map_err(|e| repo_error(&e))?
-                .try_collect()
-                .await
-                .map_err(|e| repo_error(&e))?;
-            let items = documents
+            let found = read_page(&self.audit, query, doc! { "_id": -1 }, page).await?;
+            let items = found
+                .items
                 .into_iter()
                 .map(from_document)
                 .collect::<Result<_, _>>()?;
-            Ok(Page { items, total })
+            Ok(Page {
+                items,
+                total: found.total,
+            })
         })
         .await
     }

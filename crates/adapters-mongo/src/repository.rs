@@ -11,6 +11,7 @@ use domain::ports::{Page, PageRequest, RepoError, UserFilter, UserRepository};
 use futures::TryStreamExt;
 use mongodb::options::{ClientOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database};
+use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use crate::audit::AUDIT_COLLECTION;
@@ -26,6 +27,42 @@ pub const USERS_COLLECTION: &str = "users";
 /// Largest page `list` reads, whatever the caller asks: a bound on memory and on the
 /// time of one request (the HTTP layer's own limit is far below it).
 pub const MAX_PAGE: u32 = 10_000;
+
+/// One page of the documents of `collection` that match `filter`, in `order`, and how many
+/// match in all.
+pub(crate) async fn read_page<D>(
+    collection: &Collection<D>,
+    filter: Document,
+    order: Document,
+    page: PageRequest,
+) -> Result<Page<D>, RepoError>
+where
+    D: DeserializeOwned + Unpin + Send + Sync,
+{
+    let total = collection
+        .count_documents(filter.clone())
+        .await
+        .map_err(|e| repo_error(&e))?;
+    // MongoDB reads `limit(0)` as "no limit", and a skip beyond i64::MAX is refused:
+    // neither reaches the server.
+    if page.limit == 0 || page.offset >= total {
+        return Ok(Page {
+            items: Vec::new(),
+            total,
+        });
+    }
+    let items = collection
+        .find(filter)
+        .sort(order)
+        .skip(page.offset)
+        .limit(i64::from(page.limit.min(MAX_PAGE)))
+        .await
+        .map_err(|e| repo_error(&e))?
+        .try_collect()
+        .await
+        .map_err(|e| repo_error(&e))?;
+    Ok(Page { items, total })
+}
 
 /// Times a write is attempted when a duplicate key cannot be attributed to a field
 /// because the user holding it disappeared in between (see `attribute`).
@@ -368,34 +405,16 @@ impl UserRepository for MongoUserRepository {
     async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, RepoError> {
         let filter = query::list_filter(filter);
         self.bounded("list", async {
-            let total = self
-                .users
-                .count_documents(filter.clone())
-                .await
-                .map_err(|e| repo_error(&e))?;
-            // MongoDB reads `limit(0)` as "no limit", and a skip beyond i64::MAX is refused:
-            // neither reaches the server.
-            if page.limit == 0 || page.offset >= total {
-                return Ok(Page {
-                    items: Vec::new(),
-                    total,
-                });
-            }
-            let cursor = self
-                .raw_users
-                .find(filter)
-                .sort(query::list_order())
-                .skip(page.offset)
-                .limit(i64::from(page.limit.min(MAX_PAGE)))
-                .await
-                .map_err(|e| repo_error(&e))?;
-            let documents: Vec<RawDocumentBuf> =
-                cursor.try_collect().await.map_err(|e| repo_error(&e))?;
-            let items = documents
+            let found = read_page(&self.raw_users, filter, query::list_order(), page).await?;
+            let items = found
+                .items
                 .iter()
                 .map(|raw| user_from_raw(raw))
                 .collect::<Result<_, _>>()?;
-            Ok(Page { items, total })
+            Ok(Page {
+                items,
+                total: found.total,
+            })
         })
         .await
     }
