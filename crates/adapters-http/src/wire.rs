@@ -4,7 +4,7 @@ use domain::DomainError;
 use domain::error::FieldError;
 use std::collections::BTreeMap;
 
-use domain::model::{AuditEvent, AuditFilter, AuditKind, Role, UserId};
+use domain::model::{AuditEvent, Role, UserId};
 use domain::ports::{SearchText, UserFilter};
 use time::OffsetDateTime;
 
@@ -23,7 +23,11 @@ pub(crate) fn timestamp(t: OffsetDateTime) -> String {
 }
 
 /// An instant in RFC 3339 (`2026-11-21T10:00:00Z`, any offset), as a filter bound.
-fn instant(f: &mut Fields, raw: Option<String>, wire_name: &'static str) -> Option<OffsetDateTime> {
+pub(crate) fn instant(
+    f: &mut Fields,
+    raw: Option<String>,
+    wire_name: &'static str,
+) -> Option<OffsetDateTime> {
     let raw = raw?;
     let parsed = OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339);
     f.take(
@@ -39,44 +43,13 @@ fn instant(f: &mut Fields, raw: Option<String>, wire_name: &'static str) -> Opti
 }
 
 /// A user id as a filter.
-fn id(f: &mut Fields, raw: Option<String>, wire_name: &'static str) -> Option<UserId> {
+pub(crate) fn id(f: &mut Fields, raw: Option<String>, wire_name: &'static str) -> Option<UserId> {
     let raw = raw?;
     f.take(
         UserId::parse(raw.trim())
             .ok_or_else(|| FieldError::new(wire_name, "INVALID_ID", "must be a user id (UUID)")),
         wire_name,
     )
-}
-
-/// The audit filters as both dialects spell them (`type` is an event type code such as
-/// `LOGIN_FAILED`); problems are recorded in `f` under the given wire names.
-pub(crate) struct AuditQuery {
-    pub(crate) actor: Option<String>,
-    pub(crate) target: Option<String>,
-    pub(crate) kind: Option<String>,
-    pub(crate) from: Option<String>,
-    pub(crate) to: Option<String>,
-}
-
-impl AuditQuery {
-    pub(crate) fn filter(self, f: &mut Fields, names: [&'static str; 5]) -> AuditFilter {
-        let [actor, target, kind, from, to] = names;
-        AuditFilter {
-            actor: id(f, self.actor, actor),
-            target: id(f, self.target, target),
-            involving: None,
-            kind: self.kind.and_then(|raw| {
-                f.take(
-                    AuditKind::parse(raw.trim()).ok_or_else(|| {
-                        FieldError::new(kind, "UNKNOWN_EVENT_TYPE", "not an audit event type")
-                    }),
-                    kind,
-                )
-            }),
-            from: instant(f, self.from, from),
-            to: instant(f, self.to, to),
-        }
-    }
 }
 
 /// An event's details as a JSON object (names are unique within an event).

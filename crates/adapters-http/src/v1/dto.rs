@@ -2,14 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use domain::model::{AuditEvent, AuditFilter, Email, FullName, PlainPassword, Role, User};
+use domain::error::FieldError;
+use domain::model::{
+    AuditEvent, AuditFilter, AuditKind, Email, FullName, PlainPassword, Role, User,
+};
 use domain::ports::{PageRequest, UserFilter};
 use domain::service::{ProfileUpdate, Registration, UserUpdate};
 use serde::{Deserialize, Serialize};
 
 use crate::dialect::V1;
 use crate::error::ApiError;
-use crate::wire::{AuditQuery, Fields, details, timestamp, user_filter};
+use crate::wire::{Fields, details, id, instant, timestamp, user_filter};
 
 type Result<T> = std::result::Result<T, ApiError<V1>>;
 
@@ -100,23 +103,25 @@ pub struct AuditListQuery {
 impl AuditListQuery {
     pub fn try_into_domain(self) -> Result<(AuditFilter, PageRequest)> {
         let mut f = Fields::default();
-        let limit = checked_limit(&mut f, self.limit);
-        let filter = AuditQuery {
-            actor: self.actor_id,
-            target: self.target_id,
-            kind: self.kind,
-            from: self.from,
-            to: self.to,
-        }
-        .filter(&mut f, ["actor_id", "target_id", "type", "from", "to"]);
+        let page = page_request(&mut f, self.skip, self.limit);
+        let kind = self.kind.and_then(|raw| {
+            f.take(
+                AuditKind::parse(raw.trim()).ok_or_else(|| {
+                    FieldError::new("type", "UNKNOWN_EVENT_TYPE", "not an audit event type")
+                }),
+                "type",
+            )
+        });
+        let filter = AuditFilter {
+            actor: id(&mut f, self.actor_id, "actor_id"),
+            target: id(&mut f, self.target_id, "target_id"),
+            involving: None,
+            kind,
+            from: instant(&mut f, self.from, "from"),
+            to: instant(&mut f, self.to, "to"),
+        };
         f.finish()?;
-        Ok((
-            filter,
-            PageRequest {
-                offset: self.skip.unwrap_or(0),
-                limit,
-            },
-        ))
+        Ok((filter, page))
     }
 }
 
@@ -212,17 +217,20 @@ pub struct DeleteMeIn {
 /// Largest page of `GET /admin/users`.
 const MAX_LIMIT: u32 = 100;
 
-/// `limit` of a v1 list, 50 by default.
-fn checked_limit(f: &mut Fields, limit: Option<u32>) -> u32 {
+/// The window of a v1 list: `skip` from 0, `limit` 50 by default.
+fn page_request(f: &mut Fields, skip: Option<u64>, limit: Option<u32>) -> PageRequest {
     let limit = limit.unwrap_or(50);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        f.push(domain::error::FieldError::new(
+        f.push(FieldError::new(
             "limit",
             "LIMIT_OUT_OF_RANGE",
             "limit must be between 1 and 100",
         ));
     }
-    limit
+    PageRequest {
+        offset: skip.unwrap_or(0),
+        limit,
+    }
 }
 
 /// `GET /admin/users` query.
@@ -239,16 +247,10 @@ pub struct ListQuery {
 impl ListQuery {
     pub fn try_into_domain(self) -> Result<(UserFilter, PageRequest)> {
         let mut f = Fields::default();
-        let limit = checked_limit(&mut f, self.limit);
+        let page = page_request(&mut f, self.skip, self.limit);
         let filter = user_filter(&mut f, self.q, self.role, self.is_active, self.is_blocked);
         f.finish()?;
-        Ok((
-            filter,
-            PageRequest {
-                offset: self.skip.unwrap_or(0),
-                limit,
-            },
-        ))
+        Ok((filter, page))
     }
 }
 
