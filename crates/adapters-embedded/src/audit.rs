@@ -25,7 +25,15 @@ use crate::tables::storage;
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_events");
 
 /// (user id, event number) for the actor and the target of every event.
-pub(crate) const BY_USER: TableDefinition<(u128, u64), ()> = TableDefinition::new("audit_by_user");
+const BY_USER: TableDefinition<(u128, u64), ()> = TableDefinition::new("audit_by_user");
+
+/// Creates the trail's tables, in new files and in files from before the audit trail (an
+/// addition, not a new table layout), so that read transactions always find them.
+pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), RepoError> {
+    drop(txn.open_table(EVENTS).map_err(storage)?);
+    drop(txn.open_table(BY_USER).map_err(storage)?);
+    Ok(())
+}
 
 fn user_key(id: UserId) -> u128 {
     id.as_uuid().as_u128()

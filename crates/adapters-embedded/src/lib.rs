@@ -145,9 +145,7 @@ impl EmbeddedUserRepository {
     fn initialise(db: Database) -> Result<Self, RepoError> {
         let txn = db.begin_write().map_err(storage)?;
         tables::initialise(&txn)?;
-        // Files from before the audit trail get its table here (an addition, not a new layout).
-        drop(txn.open_table(audit::EVENTS).map_err(storage)?);
-        drop(txn.open_table(audit::BY_USER).map_err(storage)?);
+        audit::create_tables(&txn)?;
         txn.commit().map_err(storage)?;
         Ok(Self {
             db: Arc::new(db),

@@ -220,7 +220,7 @@ impl AuditLog for InMemoryUserRepository {
         page: PageRequest,
     ) -> Result<Page<AuditEvent>, RepoError> {
         let trail = self.audit.read().map_err(poisoned)?;
-        audit_chain::page_of(trail.iter().rev().cloned().map(Ok), filter, page)
+        audit_chain::page_of(trail.iter().rev().map(Ok), filter, page)
     }
 
     async fn chain(&self, after: u64, limit: u32) -> Result<Vec<AuditEvent>, RepoError> {

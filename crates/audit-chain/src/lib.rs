@@ -12,6 +12,8 @@
 
 pub mod stored;
 
+use std::borrow::Borrow;
+
 use domain::model::{AuditEvent, AuditFilter, AuditRecord};
 use domain::ports::{AUDIT_GENESIS, AuditLog, Page, PageRequest, RepoError};
 use sha2::{Digest, Sha256};
@@ -237,12 +239,13 @@ pub async fn verify(log: &(impl AuditLog + ?Sized)) -> Result<Report, RepoError>
 }
 
 /// One page of the events `filter` matches, from `newest_first` (events in decreasing `seq`),
-/// with the total: the query of a store that scans its trail (memory, embedded).
+/// with the total: the query of a store that scans its trail (memory, embedded). Events
+/// may be borrowed: only the page's are cloned.
 ///
 /// # Errors
 /// The first error `newest_first` yields.
-pub fn page_of<E>(
-    newest_first: impl Iterator<Item = Result<AuditEvent, E>>,
+pub fn page_of<E, T: Borrow<AuditEvent>>(
+    newest_first: impl Iterator<Item = Result<T, E>>,
     filter: &AuditFilter,
     page: PageRequest,
 ) -> Result<Page<AuditEvent>, E> {
@@ -250,11 +253,12 @@ pub fn page_of<E>(
     let mut total = 0u64;
     for event in newest_first {
         let event = event?;
+        let event = event.borrow();
         if !filter.matches(&event.record) {
             continue;
         }
         if total >= page.offset && items.len() < page.limit as usize {
-            items.push(event);
+            items.push(event.clone());
         }
         total += 1;
     }

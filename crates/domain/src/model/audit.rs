@@ -4,8 +4,6 @@
 //! it to a hash chain and hands back the [`AuditEvent`] (its place and hashes). Records
 //! never hold a password, a hash or a token: only ids, codes and field names.
 
-use std::fmt;
-
 use time::OffsetDateTime;
 
 use super::UserId;
@@ -92,12 +90,6 @@ impl AuditKind {
     }
 }
 
-impl fmt::Display for AuditKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
 /// Where a request came from; stamped on every event it causes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestContext {
@@ -122,8 +114,9 @@ pub struct AuditRecord {
     pub target: Option<UserId>,
     /// Request id and client address.
     pub context: RequestContext,
-    /// Facts about the call as (name, value) pairs, in the order given: field names
-    /// changed, roles before and after, lock end. Never a secret.
+    /// Facts about the call as (name, value) pairs, in the order given: names of the fields
+    /// changed, roles before and after, a block's reason, a lock's failures and length.
+    /// Never a secret.
     pub details: Vec<(String, String)>,
 }
 
