@@ -71,7 +71,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use domain::model::{AuditEvent, AuditFilter, AuditRecord, Email, Login, User, UserId};
-use domain::ports::{AuditLog, Page, PageRequest, RepoError, UserFilter, UserRepository};
+use domain::ports::{
+    Attempt, AuditLog, Page, PageRequest, RepoError, Update, UserFilter, UserRepository,
+};
 use redb::{Database, DatabaseError, ReadTransaction, ReadableDatabase, StorageError};
 use time::OffsetDateTime;
 
@@ -189,11 +191,12 @@ impl EmbeddedUserRepository {
     }
 
     /// `op` in a write transaction, on the blocking pool; committed when `op` succeeds,
-    /// rolled back when it fails.
+    /// rolled back when it fails. `op` appends the change's audit events through the
+    /// [`Trail`] in the same transaction.
     async fn write<T, Op>(&self, id: UserId, op: Op) -> Result<T, RepoError>
     where
         T: Send + 'static,
-        Op: FnOnce(&mut WriteTables<'_>) -> Result<T, RepoError> + Send + 'static,
+        Op: FnOnce(&mut WriteTables<'_>, &Trail<'_>) -> Result<T, RepoError> + Send + 'static,
     {
         let recent = Arc::clone(&self.recent);
         self.blocking(move |db| {
@@ -236,18 +239,31 @@ fn lock(recent: &Mutex<Recent>) -> MutexGuard<'_, Recent> {
     recent.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The audit trail inside a write transaction: what a user write appends its events to.
+struct Trail<'txn>(&'txn redb::WriteTransaction);
+
+impl Trail<'_> {
+    /// Appends `records` in order, after the trail's last event.
+    fn append(&self, records: &[AuditRecord]) -> Result<(), RepoError> {
+        for record in records {
+            audit::append(self.0, record)?;
+        }
+        Ok(())
+    }
+}
+
 /// Runs `op` over the user tables in one write transaction, committed only when `op`
 /// succeeds. `begin_write` waits for the previous write transaction to end: this wait is
 /// what serialises writers.
 fn write<T>(
     db: &Database,
-    op: impl FnOnce(&mut WriteTables<'_>) -> Result<T, RepoError>,
+    op: impl FnOnce(&mut WriteTables<'_>, &Trail<'_>) -> Result<T, RepoError>,
 ) -> Result<T, RepoError> {
     let txn = db.begin_write().map_err(storage)?;
     let value = {
         // The tables borrow the transaction: they must be closed before the commit.
         let mut tables = WriteTables::open(&txn)?;
-        op(&mut tables)?
+        op(&mut tables, &Trail(&txn))?
     };
     // On any early return above, dropping the uncommitted transaction rolls it back.
     txn.commit().map_err(storage)?;
@@ -325,9 +341,9 @@ impl AuditLog for EmbeddedUserRepository {
 
 #[async_trait]
 impl UserRepository for EmbeddedUserRepository {
-    async fn insert(&self, user: &User) -> Result<(), RepoError> {
-        let user = user.clone();
-        self.write(user.id, move |t| {
+    async fn insert(&self, user: &User, events: &[AuditRecord]) -> Result<(), RepoError> {
+        let (user, events) = (user.clone(), events.to_vec());
+        self.write(user.id, move |t, trail| {
             t.check_unique(&user)?;
             // Ids come from the IdGenerator, so this is a caller bug; replacing the stored
             // user would silently lose it.
@@ -337,7 +353,8 @@ impl UserRepository for EmbeddedUserRepository {
                     user.id
                 )));
             }
-            t.put(&user, None)
+            t.put(&user, None)?;
+            trail.append(&events)
         })
         .await
     }
@@ -354,30 +371,52 @@ impl UserRepository for EmbeddedUserRepository {
         self.read_now(|txn| tables::by_email(txn, email.key()))
     }
 
-    async fn update(&self, user: &User, expected_version: u64) -> Result<(), RepoError> {
-        let user = user.clone();
-        self.write(user.id, move |t| {
+    async fn update(&self, update: &Update) -> Result<(), RepoError> {
+        let user = update.user.clone();
+        let (expected_version, clear_lockout) = (update.expected_version, update.clear_lockout);
+        let events = update.events.to_vec();
+        self.write(user.id, move |t, trail| {
             let current = t.existing(user.id)?;
             if current.version != expected_version {
                 return Err(RepoError::VersionMismatch);
             }
             t.check_unique(&user)?;
+            if current.is_active_admin()
+                && !user.is_active_admin()
+                && !t.another_active_admin(user.id)?
+            {
+                return Err(RepoError::LastAdmin);
+            }
             // The bookkeeping belongs to its own methods (see the trait docs).
             let next = User {
-                failed_logins: current.failed_logins,
-                locked_until: current.locked_until,
+                failed_logins: if clear_lockout {
+                    0
+                } else {
+                    current.failed_logins
+                },
+                locked_until: if clear_lockout {
+                    None
+                } else {
+                    current.locked_until
+                },
                 last_login_at: current.last_login_at,
                 ..user
             };
-            t.put(&next, Some(&current))
+            t.put(&next, Some(&current))?;
+            trail.append(&events)
         })
         .await
     }
 
-    async fn delete(&self, id: UserId) -> Result<(), RepoError> {
-        self.write(id, move |t| {
+    async fn delete(&self, id: UserId, events: &[AuditRecord]) -> Result<(), RepoError> {
+        let events = events.to_vec();
+        self.write(id, move |t, trail| {
             let current = t.existing(id)?;
-            t.remove(&current)
+            if current.is_active_admin() && !t.another_active_admin(id)? {
+                return Err(RepoError::LastAdmin);
+            }
+            t.remove(&current)?;
+            trail.append(&events)
         })
         .await
     }
@@ -391,44 +430,71 @@ impl UserRepository for EmbeddedUserRepository {
         .await
     }
 
-    async fn count_active_admins(&self) -> Result<u64, RepoError> {
-        self.read(ReadTables::count_active_admins).await
-    }
-
-    async fn record_failed_login(&self, id: UserId) -> Result<u32, RepoError> {
-        self.write(id, move |t| {
-            let mut user = t.existing(id)?;
-            // Saturating: a stored count at u32::MAX must not panic (debug) or wrap to 0.
-            user.failed_logins = user.failed_logins.saturating_add(1);
-            t.put_record(&user)?;
-            Ok(user.failed_logins)
-        })
-        .await
-    }
-
-    async fn lock(&self, id: UserId, until: OffsetDateTime) -> Result<(), RepoError> {
-        self.write(id, move |t| {
-            let mut user = t.existing(id)?;
-            user.locked_until = Some(until);
-            user.failed_logins = 0;
-            t.put_record(&user)
-        })
-        .await
-    }
-
-    async fn clear_failures(
+    async fn reserve_login_attempt(
         &self,
         id: UserId,
-        last_login_at: Option<OffsetDateTime>,
-    ) -> Result<(), RepoError> {
-        self.write(id, move |t| {
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Attempt, RepoError> {
+        self.write(id, move |t, _| {
             let mut user = t.existing(id)?;
+            if let Some(until) = user.locked_until.filter(|until| *until > now) {
+                return Ok(Attempt::Locked { until });
+            }
+            if user.failed_logins >= limit {
+                return Ok(Attempt::Saturated);
+            }
+            user.failed_logins += 1;
+            t.put_record(&user)?;
+            Ok(Attempt::Admitted {
+                number: user.failed_logins,
+            })
+        })
+        .await
+    }
+
+    async fn record_success(
+        &self,
+        id: UserId,
+        now: OffsetDateTime,
+        last_login_at: Option<OffsetDateTime>,
+        events: &[AuditRecord],
+    ) -> Result<Option<OffsetDateTime>, RepoError> {
+        let events = events.to_vec();
+        self.write(id, move |t, trail| {
+            let mut user = t.existing(id)?;
+            if let Some(until) = user.locked_until.filter(|until| *until > now) {
+                return Ok(Some(until));
+            }
             user.failed_logins = 0;
-            user.locked_until = None;
             if last_login_at.is_some() {
                 user.last_login_at = last_login_at;
             }
-            t.put_record(&user)
+            t.put_record(&user)?;
+            trail.append(&events)?;
+            Ok(None)
+        })
+        .await
+    }
+
+    async fn lock(
+        &self,
+        id: UserId,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+        events: &[AuditRecord],
+    ) -> Result<bool, RepoError> {
+        let events = events.to_vec();
+        self.write(id, move |t, trail| {
+            let mut user = t.existing(id)?;
+            if user.locked_until.is_some_and(|current| current > now) {
+                return Ok(false);
+            }
+            user.locked_until = Some(until);
+            user.failed_logins = 0;
+            t.put_record(&user)?;
+            trail.append(&events)?;
+            Ok(true)
         })
         .await
     }
@@ -474,7 +540,7 @@ mod tests {
     async fn a_corrupt_record_is_an_error_not_a_panic() {
         let repo = fresh();
         let user = sample_user("damaged", Some("damaged@example.org"));
-        repo.insert(&user).await.unwrap();
+        repo.insert(&user, &[]).await.unwrap();
         let key = user.id.as_uuid().as_u128();
         poke(&repo, tables::USERS, |t| {
             t.insert(key, b"{\"v\":1,\"id\":\"garbage\"".as_slice())
@@ -494,12 +560,28 @@ mod tests {
             .await,
             "corrupt",
         );
-        is_other(repo.record_failed_login(user.id).await, "corrupt");
-        is_other(repo.update(&user, user.version).await, "corrupt");
-        is_other(repo.delete(user.id).await, "corrupt");
+        is_other(
+            repo.reserve_login_attempt(user.id, user.created_at, 5)
+                .await,
+            "corrupt",
+        );
+        is_other(
+            repo.update(&Update::new(&user, user.version)).await,
+            "corrupt",
+        );
+        is_other(repo.delete(user.id, &[]).await, "corrupt");
         // The failed writes were rolled back, and the store still answers.
         assert_eq!(repo.ping().await, Ok(()));
-        assert_eq!(repo.count_active_admins().await, Ok(0));
+        let admins = repo
+            .list(
+                &UserFilter::active_admins(),
+                PageRequest {
+                    offset: 0,
+                    limit: 0,
+                },
+            )
+            .await;
+        assert_eq!(admins.map(|p| p.total), Ok(0));
     }
 
     #[tokio::test]
@@ -513,7 +595,7 @@ mod tests {
         is_other(repo.find_by_login(&ghost.login).await, "inconsistent");
         // The stray entry still holds its login: better refused than silently re-pointed.
         assert_eq!(
-            repo.insert(&ghost).await,
+            repo.insert(&ghost, &[]).await,
             Err(RepoError::Conflict(domain::error::UniqueField::Login))
         );
     }
@@ -538,21 +620,27 @@ mod tests {
     async fn a_remembered_user_is_forgotten_by_every_write() {
         let repo = fresh();
         let user = sample_user("remembered", None);
-        repo.insert(&user).await.unwrap();
+        repo.insert(&user, &[]).await.unwrap();
         assert_eq!(repo.get(user.id).await.unwrap(), Some(user.clone()));
         assert!(lock(&repo.recent).users.contains_key(&user.id));
 
         let mut renamed = user.clone();
         renamed.login = domain::model::Login::parse("renamed").unwrap();
         renamed.version += 1;
-        repo.update(&renamed, user.version).await.unwrap();
+        repo.update(&Update::new(&renamed, user.version))
+            .await
+            .unwrap();
         assert_eq!(repo.get(user.id).await.unwrap(), Some(renamed.clone()));
         // The bookkeeping writes too.
-        repo.record_failed_login(user.id).await.unwrap();
+        repo.reserve_login_attempt(user.id, user.created_at, 5)
+            .await
+            .unwrap();
         assert_eq!(repo.get(user.id).await.unwrap().unwrap().failed_logins, 1);
-        repo.clear_failures(user.id, None).await.unwrap();
+        repo.record_success(user.id, user.created_at, None, &[])
+            .await
+            .unwrap();
         assert_eq!(repo.get(user.id).await.unwrap().unwrap().failed_logins, 0);
-        repo.delete(user.id).await.unwrap();
+        repo.delete(user.id, &[]).await.unwrap();
         assert_eq!(repo.get(user.id).await.unwrap(), None);
         assert!(lock(&repo.recent).users.is_empty());
     }
@@ -565,7 +653,7 @@ mod tests {
             .unwrap();
         for i in 0..=RECENT_CAPACITY {
             let user = sample_user(&format!("user{i}"), None);
-            runtime.block_on(repo.insert(&user)).unwrap();
+            runtime.block_on(repo.insert(&user, &[])).unwrap();
             runtime.block_on(repo.get(user.id)).unwrap();
             assert!(lock(&repo.recent).users.len() <= RECENT_CAPACITY);
         }
@@ -578,7 +666,7 @@ mod tests {
         let repo = EmbeddedUserRepository::open(&path).unwrap();
         let mut user = sample_user("kabila", Some("j.kabila@example.cd"));
         user.full_name = domain::model::FullName::parse("Joseph Kabila").unwrap();
-        repo.insert(&user).await.unwrap();
+        repo.insert(&user, &[]).await.unwrap();
         // Back to layout 1: no search tables, a name-word table, schema 1.
         let txn = repo.db.begin_write().unwrap();
         txn.delete_table(tables::SEARCH).unwrap();

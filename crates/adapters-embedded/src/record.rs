@@ -12,7 +12,8 @@
 //! panic, and never a `User` that breaks the value types' guarantees.
 
 use domain::model::{
-    Address, Email, FullName, Grade, Login, PasswordHash, Phone, Role, Sex, User, UserId,
+    Address, BlockRequest, Email, FullName, Grade, IdempotencyKey, Login, PasswordHash, Phone,
+    Role, Sex, User, UserId,
 };
 use domain::ports::RepoError;
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,17 @@ struct UserRecord {
     created_at_ms: i64,
     updated_at_ms: i64,
     version: u64,
+    /// Added within version 1 (absent in older records): the last block request made with
+    /// an idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_block_request: Option<BlockRequestRecord>,
+}
+
+/// `User::last_block_request`.
+#[derive(Debug, Serialize, Deserialize)]
+struct BlockRequestRecord {
+    key: String,
+    blocked: bool,
 }
 
 /// The bytes stored for `user`.
@@ -79,6 +91,13 @@ pub(crate) fn encode(user: &User) -> Result<Vec<u8>, RepoError> {
         created_at_ms: to_millis(user.created_at)?,
         updated_at_ms: to_millis(user.updated_at)?,
         version: user.version,
+        last_block_request: user
+            .last_block_request
+            .as_ref()
+            .map(|r| BlockRequestRecord {
+                key: r.key.as_str().to_owned(),
+                blocked: r.blocked,
+            }),
     };
     serde_json::to_vec(&record)
         .map_err(|e| RepoError::Other(format!("cannot encode user {}: {e}", user.id)))
@@ -111,14 +130,15 @@ pub(crate) fn decode(id: UserId, bytes: &[u8]) -> Result<User, RepoError> {
     };
     Ok(User {
         id,
-        login: Login::parse(&record.login).map_err(field)?,
+        // `recognise`, not `parse`: records written before a rule was added stay readable.
+        login: Login::recognise(&record.login).map_err(field)?,
         email: record
             .email
             .as_deref()
             .map(Email::parse)
             .transpose()
             .map_err(field)?,
-        full_name: FullName::parse(&record.full_name).map_err(field)?,
+        full_name: FullName::recognise(&record.full_name).map_err(field)?,
         phone: record
             .phone
             .as_deref()
@@ -129,7 +149,7 @@ pub(crate) fn decode(id: UserId, bytes: &[u8]) -> Result<User, RepoError> {
         grade: record
             .grade
             .as_deref()
-            .map(Grade::parse)
+            .map(Grade::recognise)
             .transpose()
             .map_err(field)?,
         sex: record
@@ -141,7 +161,7 @@ pub(crate) fn decode(id: UserId, bytes: &[u8]) -> Result<User, RepoError> {
         address: record
             .address
             .as_deref()
-            .map(Address::parse)
+            .map(Address::recognise)
             .transpose()
             .map_err(field)?,
         agent_id: record
@@ -171,6 +191,15 @@ pub(crate) fn decode(id: UserId, bytes: &[u8]) -> Result<User, RepoError> {
         created_at: time(record.created_at_ms, "created_at")?,
         updated_at: time(record.updated_at_ms, "updated_at")?,
         version: record.version,
+        last_block_request: record
+            .last_block_request
+            .map(|r| {
+                Ok::<_, RepoError>(BlockRequest {
+                    key: IdempotencyKey::parse(&r.key).map_err(field)?,
+                    blocked: r.blocked,
+                })
+            })
+            .transpose()?,
     })
 }
 

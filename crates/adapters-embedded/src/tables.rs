@@ -9,7 +9,7 @@
 //! construction.
 
 use domain::error::UniqueField;
-use domain::model::{Role, User, UserId};
+use domain::model::{Role, User, UserId, identity_collisions};
 use domain::ports::{Page, PageRequest, RepoError, SearchText, UserFilter};
 use redb::{
     MultimapTableDefinition, ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata,
@@ -23,6 +23,8 @@ use crate::record;
 pub(crate) const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("users");
 /// Unique index: case-folded login → id.
 pub(crate) const LOGINS: TableDefinition<&str, u128> = TableDefinition::new("login_lc");
+/// Unique index: the login's confusable skeleton (`Login::skeleton`) → id.
+const SKELETONS: TableDefinition<&str, u128> = TableDefinition::new("login_skeleton");
 /// Unique index: case-folded e-mail → id; users without an e-mail have no entry.
 const EMAILS: TableDefinition<&str, u128> = TableDefinition::new("email_lc");
 /// Ordered index: (creation time in Unix milliseconds, id) → [`facets`] of the user. The
@@ -42,10 +44,10 @@ pub(crate) const NAME_WORDS_V1: MultimapTableDefinition<&str, u128> =
 /// Facts about the file itself: `schema` is the layout version of the tables.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
-/// Version of the table layout above. Layout 1 (written before the search index) is
-/// upgraded in place when opened; a newer one (written by a newer build) is refused rather
-/// than misread.
-pub(crate) const SCHEMA_VERSION: u64 = 2;
+/// Version of the table layout above. Layout 1 (written before the search index) and
+/// layout 2 (keys folded by `to_lowercase`, no skeletons) are upgraded in place when
+/// opened; a newer one (written by a newer build) is refused rather than misread.
+pub(crate) const SCHEMA_VERSION: u64 = 3;
 pub(crate) const SCHEMA_KEY: &str = "schema";
 
 /// Maps any redb error to the port's error: I/O trouble is `Unavailable` (the disk may come
@@ -91,8 +93,13 @@ pub(crate) fn initialise(txn: &WriteTransaction) -> Result<(), RepoError> {
             meta.insert(SCHEMA_KEY, SCHEMA_VERSION).map_err(storage)?;
             Ok(())
         }
-        Some(1) => {
-            upgrade_from_1(txn)?;
+        Some(version @ (1 | 2)) => {
+            drop(meta);
+            if version == 1 {
+                drop_layout_1(txn)?;
+            }
+            rekey(txn)?;
+            let mut meta = txn.open_table(META).map_err(storage)?;
             meta.insert(SCHEMA_KEY, SCHEMA_VERSION).map_err(storage)?;
             Ok(())
         }
@@ -104,9 +111,21 @@ pub(crate) fn initialise(txn: &WriteTransaction) -> Result<(), RepoError> {
     }
 }
 
-/// Layout 1 → 2: builds the search index from the stored users (in the caller's write
-/// transaction, so a crash half-way leaves layout 1 intact) and drops the name-word table.
-fn upgrade_from_1(txn: &WriteTransaction) -> Result<(), RepoError> {
+/// Layout 1 had a name-word table instead of the search index (which [`rekey`] builds).
+fn drop_layout_1(txn: &WriteTransaction) -> Result<(), RepoError> {
+    txn.delete_multimap_table(NAME_WORDS_V1).map_err(storage)?;
+    Ok(())
+}
+
+/// Rebuilds every derived key — login and e-mail keys, login skeletons, search entries —
+/// from the stored users, with the domain's current folding (layouts 1 and 2 folded with
+/// `to_lowercase` and had no skeletons), in the caller's write transaction: a crash
+/// half-way leaves the old layout intact.
+///
+/// Accounts that the new keys would merge ("ａｄｍｉｎ" and "admin", or two logins that look
+/// alike) are never merged: the upgrade stops, changes nothing, and names every group, so
+/// that an operator resolves them (with the previous version) before upgrading.
+fn rekey(txn: &WriteTransaction) -> Result<(), RepoError> {
     let users: Vec<User> = {
         let table = txn.open_table(USERS).map_err(storage)?;
         let mut users = Vec::new();
@@ -116,12 +135,31 @@ fn upgrade_from_1(txn: &WriteTransaction) -> Result<(), RepoError> {
         }
         users
     };
+    let collisions = identity_collisions(users.iter().map(|u| (u.id, &u.login, u.email.as_ref())));
+    if !collisions.is_empty() {
+        return Err(RepoError::Other(format!(
+            "embedded store cannot be upgraded to table layout {SCHEMA_VERSION}: accounts \
+             would share a login or an e-mail under Unicode folding and confusable detection \
+             (nothing was changed; keep the previous users-service until each group is down \
+             to one account): {}",
+            collisions.join("; ")
+        )));
+    }
+    for index in [LOGINS, SKELETONS, EMAILS] {
+        txn.delete_table(index).map_err(storage)?;
+    }
+    txn.delete_table(SEARCH).map_err(storage)?;
+    txn.delete_table(SEARCH_COUNT).map_err(storage)?;
     let mut tables = WriteTables::open(txn)?;
     for user in &users {
+        let key = key_of(user.id);
+        tables
+            .users
+            .insert(key, record::encode(user)?.as_slice())
+            .map_err(storage)?;
+        tables.index_identity(user)?;
         tables.index_search(user)?;
     }
-    drop(tables);
-    txn.delete_multimap_table(NAME_WORDS_V1).map_err(storage)?;
     Ok(())
 }
 
@@ -148,11 +186,6 @@ mod facets {
             filter.role.is_none_or(|r| r == self.role)
                 && filter.active.is_none_or(|a| a == self.active)
                 && filter.blocked.is_none_or(|b| b == self.blocked)
-        }
-
-        /// Same meaning as `User::is_active_admin`.
-        pub(crate) fn is_active_admin(self) -> bool {
-            self.role.is_admin() && self.active && !self.blocked
         }
     }
 
@@ -323,18 +356,6 @@ impl ReadTables {
         })
     }
 
-    /// Walks the [`CREATED`] index; only the facets are read.
-    pub(crate) fn count_active_admins(&self) -> Result<u64, RepoError> {
-        let mut count = 0;
-        for entry in self.created.iter().map_err(storage)? {
-            let (_, bits) = entry.map_err(storage)?;
-            if facets::decode(bits.value())?.is_active_admin() {
-                count += 1;
-            }
-        }
-        Ok(count)
-    }
-
     /// Lists without search text by walking the [`CREATED`] index in order.
     ///
     /// Cost for N stored users: without filters, `offset + limit` index entries and
@@ -448,6 +469,7 @@ impl ReadTables {
 pub(crate) struct WriteTables<'txn> {
     users: Table<'txn, u128, &'static [u8]>,
     logins: Table<'txn, &'static str, u128>,
+    skeletons: Table<'txn, &'static str, u128>,
     emails: Table<'txn, &'static str, u128>,
     created: Table<'txn, (i64, u128), u8>,
     search: Table<'txn, (&'static str, i64, u128), u8>,
@@ -459,11 +481,32 @@ impl<'txn> WriteTables<'txn> {
         Ok(Self {
             users: txn.open_table(USERS).map_err(storage)?,
             logins: txn.open_table(LOGINS).map_err(storage)?,
+            skeletons: txn.open_table(SKELETONS).map_err(storage)?,
             emails: txn.open_table(EMAILS).map_err(storage)?,
             created: txn.open_table(CREATED).map_err(storage)?,
             search: txn.open_table(SEARCH).map_err(storage)?,
             search_count: txn.open_table(SEARCH_COUNT).map_err(storage)?,
         })
+    }
+
+    /// Whether a user other than `except` is an active ADMIN: walks the [`CREATED`]
+    /// index's facets and stops at the first (ADMINs are usually among the first users).
+    pub(crate) fn another_active_admin(&self, except: UserId) -> Result<bool, RepoError> {
+        let (role, active, blocked) = User::ACTIVE_ADMIN;
+        let active_admins = UserFilter {
+            role: Some(role),
+            active: Some(active),
+            blocked: Some(blocked),
+            q: None,
+        };
+        let except = key_of(except);
+        for entry in self.created.iter().map_err(storage)? {
+            let (key, bits) = entry.map_err(storage)?;
+            if key.value().1 != except && facets::decode(bits.value())?.pass(&active_admins) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Whether a user with that id is stored (its record is not read).
@@ -479,7 +522,9 @@ impl<'txn> WriteTables<'txn> {
     /// Refuses `user`'s login or e-mail when a user other than `user.id` holds it.
     pub(crate) fn check_unique(&self, user: &User) -> Result<(), RepoError> {
         let me = key_of(user.id);
-        if owner(&self.logins, user.login.key())?.is_some_and(|id| id != me) {
+        if owner(&self.logins, user.login.key())?.is_some_and(|id| id != me)
+            || owner(&self.skeletons, user.login.skeleton())?.is_some_and(|id| id != me)
+        {
             return Err(RepoError::Conflict(UniqueField::Login));
         }
         if let Some(email) = &user.email
@@ -499,10 +544,7 @@ impl<'txn> WriteTables<'txn> {
         let bytes = record::encode(user)?;
         let key = key_of(user.id);
         self.users.insert(key, bytes.as_slice()).map_err(storage)?;
-        self.logins.insert(user.login.key(), key).map_err(storage)?;
-        if let Some(email) = &user.email {
-            self.emails.insert(email.key(), key).map_err(storage)?;
-        }
+        self.index_identity(user)?;
         self.created
             .insert(
                 (record::to_millis(user.created_at)?, key),
@@ -510,6 +552,19 @@ impl<'txn> WriteTables<'txn> {
             )
             .map_err(storage)?;
         self.index_search(user)
+    }
+
+    /// Adds `user`'s entries to the unique indexes (login key, skeleton, e-mail key).
+    fn index_identity(&mut self, user: &User) -> Result<(), RepoError> {
+        let key = key_of(user.id);
+        self.logins.insert(user.login.key(), key).map_err(storage)?;
+        self.skeletons
+            .insert(user.login.skeleton(), key)
+            .map_err(storage)?;
+        if let Some(email) = &user.email {
+            self.emails.insert(email.key(), key).map_err(storage)?;
+        }
+        Ok(())
     }
 
     /// Adds `user`'s entries to the search index and its counts.
@@ -559,6 +614,9 @@ impl<'txn> WriteTables<'txn> {
     fn unindex(&mut self, user: &User) -> Result<(), RepoError> {
         let key = key_of(user.id);
         self.logins.remove(user.login.key()).map_err(storage)?;
+        self.skeletons
+            .remove(user.login.skeleton())
+            .map_err(storage)?;
         if let Some(email) = &user.email {
             self.emails.remove(email.key()).map_err(storage)?;
         }

@@ -9,7 +9,9 @@ use std::path::Path;
 use adapters_embedded::EmbeddedUserRepository;
 use domain::error::UniqueField;
 use domain::model::{Email, FullName, Login, Role, User};
-use domain::ports::{PageRequest, RepoError, SearchText, UserFilter, UserRepository};
+use domain::ports::{
+    Attempt, PageRequest, RepoError, SearchText, Update, UserFilter, UserRepository,
+};
 use repository_contract::sample_user;
 use time::{Duration, OffsetDateTime};
 
@@ -47,7 +49,7 @@ async fn populate(repo: &EmbeddedUserRepository) -> Vec<User> {
     let locked = named("Locked.Out", Some("locked@example.org"), "Lou Locked");
     let deleted = named("deleted", Some("deleted@example.org"), "Dee Deleted");
     for user in [&admin, &renamed, &hammered, &locked, &deleted] {
-        repo.insert(user).await.unwrap();
+        repo.insert(user, &[]).await.unwrap();
     }
 
     let previous_version = renamed.version;
@@ -55,20 +57,31 @@ async fn populate(repo: &EmbeddedUserRepository) -> Vec<User> {
     renamed.email = Some(Email::parse("After@Example.org").unwrap());
     renamed.full_name = FullName::parse("Bea Renamed").unwrap();
     renamed.version += 1;
-    repo.update(&renamed, previous_version).await.unwrap();
+    repo.update(&Update::new(&renamed, previous_version))
+        .await
+        .unwrap();
 
     let mut hammered = hammered;
     for _ in 0..3 {
-        hammered.failed_logins = repo.record_failed_login(hammered.id).await.unwrap();
+        let attempt = repo
+            .reserve_login_attempt(hammered.id, hammered.created_at, u32::MAX)
+            .await
+            .unwrap();
+        let Attempt::Admitted { number } = attempt else {
+            panic!("{attempt:?}")
+        };
+        hammered.failed_logins = number;
     }
     assert_eq!(hammered.failed_logins, 3);
 
     let mut locked = locked;
     let until = OffsetDateTime::UNIX_EPOCH + Duration::milliseconds(1_900_000_000_123);
-    repo.lock(locked.id, until).await.unwrap();
+    repo.lock(locked.id, until, locked.created_at, &[])
+        .await
+        .unwrap();
     locked.locked_until = Some(until);
 
-    repo.delete(deleted.id).await.unwrap();
+    repo.delete(deleted.id, &[]).await.unwrap();
     vec![admin, renamed, hammered, locked]
 }
 
@@ -131,11 +144,11 @@ async fn everything_survives_closing_and_reopening_the_file() {
     }
     // ...and still enforcing uniqueness.
     assert_eq!(
-        repo.insert(&sample_user("hAMMERED", None)).await,
+        repo.insert(&sample_user("hAMMERED", None), &[]).await,
         Err(RepoError::Conflict(UniqueField::Login))
     );
     assert_eq!(
-        repo.insert(&sample_user("someone", Some("LOCKED@example.ORG")))
+        repo.insert(&sample_user("someone", Some("LOCKED@example.ORG")), &[])
             .await,
         Err(RepoError::Conflict(UniqueField::Email))
     );
@@ -166,14 +179,21 @@ async fn everything_survives_closing_and_reopening_the_file() {
         ..UserFilter::default()
     };
     assert_eq!(ids_listed(&repo, &admins).await, vec![admin.clone()]);
-    assert_eq!(repo.count_active_admins().await, Ok(1));
+    assert_eq!(
+        ids_listed(&repo, &UserFilter::active_admins()).await,
+        vec![admin.clone()]
+    );
 
     // The bookkeeping keeps counting from where it was.
-    assert_eq!(repo.record_failed_login(hammered.id).await, Ok(4));
+    assert_eq!(
+        repo.reserve_login_attempt(hammered.id, hammered.created_at, u32::MAX)
+            .await,
+        Ok(Attempt::Admitted { number: 4 })
+    );
 
     // Released keys are free for new users, and new users list after the old ones.
     let newcomer = sample_user("Before-Rename", Some("deleted@example.org"));
-    repo.insert(&newcomer).await.unwrap();
+    repo.insert(&newcomer, &[]).await.unwrap();
     drop(repo);
 
     let repo = EmbeddedUserRepository::open(&path).unwrap();
@@ -207,7 +227,7 @@ async fn a_file_already_open_is_refused_with_a_clear_error() {
 
     // The first handle is unaffected, and the lock goes with it.
     first
-        .insert(&sample_user("still-here", None))
+        .insert(&sample_user("still-here", None), &[])
         .await
         .unwrap();
     drop(first);

@@ -25,6 +25,7 @@ impl Dialect for V1 {
         match domain_field {
             "full_name" => "username",
             "active" => "is_active",
+            "idempotency_key" => "Idempotency-Key",
             other => other,
         }
     }
@@ -100,6 +101,8 @@ impl Dialect for Fr {
             "active" => "actif",
             "agent_id" => "agentId",
             "taxpayer_id" => "contribuableId",
+            "reason" => "motif",
+            "idempotency_key" => "Idempotency-Key",
             other => other,
         }
     }

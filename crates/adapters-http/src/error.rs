@@ -80,18 +80,6 @@ impl<D> ApiError<D> {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
-    /// 429: the client made too many password-checking requests; `wait` until the next.
-    pub fn rate_limited(wait: std::time::Duration) -> Self {
-        let mut e = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
-            "too many requests from this client; retry later",
-        );
-        // Rounded up: retrying on time must succeed.
-        e.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
-        e
-    }
-
     /// The stable code.
     pub fn code(&self) -> &'static str {
         self.code
@@ -135,7 +123,9 @@ impl<D: Dialect> From<DomainError> for ApiError<D> {
             | E::AccountInactive
             | E::PasswordChangeRequired
             | E::PermissionDenied
-            | E::SelfActionForbidden => StatusCode::FORBIDDEN,
+            | E::SelfActionForbidden
+            | E::UseSelfService => StatusCode::FORBIDDEN,
+            E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::NotFound => StatusCode::NOT_FOUND,
             E::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -176,6 +166,11 @@ impl<D: Dialect> From<DomainError> for ApiError<D> {
             }
             E::AccountLocked { retry_after } => {
                 out.retry_after = Some(retry_after.as_secs().max(1))
+            }
+            // Rounded up: retrying on time must succeed.
+            E::RateLimited { retry_after } => {
+                out.retry_after =
+                    Some((retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1))
             }
             E::StoreUnavailable(_) => out.retry_after = Some(STORE_RETRY_AFTER_SECS),
             _ => {}

@@ -110,14 +110,12 @@ pub enum StoreOperation {
     Delete,
     /// `list`.
     List,
-    /// `count_active_admins`.
-    CountActiveAdmins,
-    /// `record_failed_login`.
-    RecordFailedLogin,
+    /// `reserve_login_attempt`.
+    ReserveLoginAttempt,
+    /// `record_success`.
+    RecordSuccess,
     /// `lock`.
     Lock,
-    /// `clear_failures`.
-    ClearFailures,
     /// `ping`.
     Ping,
     /// `AuditLog::append`.
@@ -130,7 +128,7 @@ pub enum StoreOperation {
 
 impl StoreOperation {
     /// Every operation.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 14] = [
         Self::Insert,
         Self::Get,
         Self::FindByLogin,
@@ -138,10 +136,9 @@ impl StoreOperation {
         Self::Update,
         Self::Delete,
         Self::List,
-        Self::CountActiveAdmins,
-        Self::RecordFailedLogin,
+        Self::ReserveLoginAttempt,
+        Self::RecordSuccess,
         Self::Lock,
-        Self::ClearFailures,
         Self::Ping,
         Self::AuditAppend,
         Self::AuditFind,
@@ -158,10 +155,9 @@ impl StoreOperation {
             Self::Update => "update",
             Self::Delete => "delete",
             Self::List => "list",
-            Self::CountActiveAdmins => "count_active_admins",
-            Self::RecordFailedLogin => "record_failed_login",
+            Self::ReserveLoginAttempt => "reserve_login_attempt",
+            Self::RecordSuccess => "record_success",
             Self::Lock => "lock",
-            Self::ClearFailures => "clear_failures",
             Self::Ping => "ping",
             Self::AuditAppend => "audit_append",
             Self::AuditFind => "audit_find",
@@ -185,6 +181,8 @@ pub enum StoreErrorKind {
     NotFound,
     /// `RepoError::VersionMismatch`: the record changed since it was read.
     VersionMismatch,
+    /// `RepoError::LastAdmin`: the write would have left no active ADMIN.
+    LastAdmin,
     /// `RepoError::Other`: anything else (corrupt record, unexpected driver error).
     Other,
 }
@@ -197,6 +195,7 @@ impl StoreErrorKind {
             RepoError::Conflict(_) => Self::Conflict,
             RepoError::NotFound => Self::NotFound,
             RepoError::VersionMismatch => Self::VersionMismatch,
+            RepoError::LastAdmin => Self::LastAdmin,
             RepoError::Other(_) => Self::Other,
         }
     }
@@ -208,6 +207,7 @@ impl StoreErrorKind {
             Self::Conflict => "conflict",
             Self::NotFound => "not_found",
             Self::VersionMismatch => "version_mismatch",
+            Self::LastAdmin => "last_admin",
             Self::Other => "other",
         }
     }
@@ -504,6 +504,7 @@ mod tests {
             RepoError::Conflict(domain::error::UniqueField::Email),
             RepoError::NotFound,
             RepoError::VersionMismatch,
+            RepoError::LastAdmin,
             RepoError::Other(String::new()),
         ]
         .iter()
@@ -516,6 +517,7 @@ mod tests {
                 "conflict",
                 "not_found",
                 "version_mismatch",
+                "last_admin",
                 "other"
             ]
         );

@@ -4,7 +4,6 @@ use domain::service::UserService;
 
 use crate::metrics::Metrics;
 use crate::proxies::TrustedProxies;
-use crate::throttle::Throttle;
 use crate::token::TokenService;
 
 /// Shared application state, built once by the composition root with
@@ -17,8 +16,6 @@ pub struct AppState {
     pub tokens: TokenService,
     /// Prometheus metrics, in a registry of their own.
     pub metrics: Metrics,
-    /// Per-client rate limiting of the password routes; `None`: disabled.
-    pub throttle: Option<Throttle>,
     /// Whose `X-Forwarded-For` names the client (rate limits, audit events).
     pub proxies: TrustedProxies,
 }
@@ -37,7 +34,6 @@ impl AppState {
             users,
             tokens,
             metrics,
-            throttle: None,
             proxies: TrustedProxies::default(),
         }
     }
@@ -45,13 +41,5 @@ impl AppState {
     /// The same state, believing `X-Forwarded-For` from `proxies`.
     pub fn with_proxies(self, proxies: TrustedProxies) -> Self {
         Self { proxies, ..self }
-    }
-
-    /// The same state, rate limiting the password routes with `throttle`.
-    pub fn with_throttle(self, throttle: Throttle) -> Self {
-        Self {
-            throttle: Some(throttle),
-            ..self
-        }
     }
 }

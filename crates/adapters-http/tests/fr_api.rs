@@ -96,6 +96,7 @@ impl Api {
                 clock: Arc::new(SystemClock::new()),
                 ids: Arc::new(UuidV4Ids),
                 secrets: Arc::new(FixedSecrets),
+                limiter: Arc::new(domain::ports::Unlimited),
             },
             ServiceConfig::default(),
         );

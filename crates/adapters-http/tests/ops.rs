@@ -32,6 +32,7 @@ fn state_over(repo: Arc<dyn UserRepository>) -> web::Data<AppState> {
             clock: Arc::new(SystemClock::new()),
             ids: Arc::new(UuidV4Ids),
             secrets: Arc::new(FixedSecrets),
+            limiter: Arc::new(domain::ports::Unlimited),
         },
         ServiceConfig::default(),
     );

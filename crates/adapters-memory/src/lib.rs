@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use domain::error::UniqueField;
 use domain::model::{AuditEvent, AuditFilter, AuditRecord, Email, Login, User, UserId};
 use domain::ports::{
-    AuditLog, Page, PageRequest, RepoError, SearchText, UserFilter, UserRepository,
+    Attempt, AuditLog, Page, PageRequest, RepoError, SearchText, Update, UserFilter, UserRepository,
 };
 use time::OffsetDateTime;
 
@@ -55,6 +55,7 @@ type Position = (OffsetDateTime, UserId);
 struct Store {
     users: HashMap<UserId, User>,
     logins: HashMap<String, UserId>,
+    skeletons: HashMap<String, UserId>,
     emails: HashMap<String, UserId>,
     order: BTreeSet<Position>,
     search: BTreeMap<String, BTreeSet<Position>>,
@@ -70,7 +71,9 @@ impl Store {
         let taken_by_other = |index: &HashMap<String, UserId>, key: &str| {
             index.get(key).is_some_and(|owner| *owner != user.id)
         };
-        if taken_by_other(&self.logins, user.login.key()) {
+        if taken_by_other(&self.logins, user.login.key())
+            || taken_by_other(&self.skeletons, user.login.skeleton())
+        {
             return Err(RepoError::Conflict(UniqueField::Login));
         }
         if user
@@ -88,6 +91,8 @@ impl Store {
     fn put(&mut self, user: User) {
         self.remove(user.id);
         self.logins.insert(user.login.key().to_owned(), user.id);
+        self.skeletons
+            .insert(user.login.skeleton().to_owned(), user.id);
         if let Some(email) = &user.email {
             self.emails.insert(email.key().to_owned(), user.id);
         }
@@ -101,6 +106,7 @@ impl Store {
     fn remove(&mut self, id: UserId) -> Option<User> {
         let user = self.users.remove(&id)?;
         self.logins.remove(user.login.key());
+        self.skeletons.remove(user.login.skeleton());
         if let Some(email) = &user.email {
             self.emails.remove(email.key());
         }
@@ -179,6 +185,22 @@ impl Store {
         self.users.get_mut(&id).ok_or(RepoError::NotFound)
     }
 
+    /// Refuses a write that takes `before` out of the active ADMINs while no other user is
+    /// one (rule 8): `after` is the user as it would be stored, `None` for a deletion.
+    fn keep_an_active_admin(&self, before: &User, after: Option<&User>) -> Result<(), RepoError> {
+        let removes = before.is_active_admin() && !after.is_some_and(User::is_active_admin);
+        let another = || {
+            self.users
+                .values()
+                .any(|u| u.id != before.id && u.is_active_admin())
+        };
+        if removes && !another() {
+            Err(RepoError::LastAdmin)
+        } else {
+            Ok(())
+        }
+    }
+
     fn by_key(&self, index: &HashMap<String, UserId>, key: &str) -> Option<User> {
         index.get(key).and_then(|id| self.users.get(id)).cloned()
     }
@@ -203,15 +225,33 @@ impl InMemoryUserRepository {
     fn write(&self) -> Result<RwLockWriteGuard<'_, Store>, RepoError> {
         self.store.write().map_err(poisoned)
     }
+
+    /// Appends `records` to the trail. Called with the users' write lock held, so that a
+    /// change and its events are one step (the lock order is always users, then trail).
+    fn append_all(&self, records: &[AuditRecord]) -> Result<(), RepoError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut trail = self.audit.write().map_err(poisoned)?;
+        for record in records {
+            push(&mut trail, record);
+        }
+        Ok(())
+    }
+}
+
+/// Chains `record` after the last event of `trail`.
+fn push(trail: &mut Vec<AuditEvent>, record: &AuditRecord) -> AuditEvent {
+    let event = audit_chain::next(trail.last().map(|e| (e.seq, e.hash.as_str())), record);
+    trail.push(event.clone());
+    event
 }
 
 #[async_trait]
 impl AuditLog for InMemoryUserRepository {
     async fn append(&self, record: &AuditRecord) -> Result<AuditEvent, RepoError> {
         let mut trail = self.audit.write().map_err(poisoned)?;
-        let event = audit_chain::next(trail.last().map(|e| (e.seq, e.hash.as_str())), record);
-        trail.push(event.clone());
-        Ok(event)
+        Ok(push(&mut trail, record))
     }
 
     async fn find(
@@ -239,7 +279,7 @@ impl AuditLog for InMemoryUserRepository {
 
 #[async_trait]
 impl UserRepository for InMemoryUserRepository {
-    async fn insert(&self, user: &User) -> Result<(), RepoError> {
+    async fn insert(&self, user: &User, events: &[AuditRecord]) -> Result<(), RepoError> {
         let mut store = self.write()?;
         store.check_unique(user)?;
         // Ids come from the IdGenerator, so this is a caller bug; replacing the stored
@@ -250,6 +290,7 @@ impl UserRepository for InMemoryUserRepository {
                 user.id
             )));
         }
+        self.append_all(events)?;
         store.put(user.clone());
         Ok(())
     }
@@ -268,69 +309,104 @@ impl UserRepository for InMemoryUserRepository {
         Ok(store.by_key(&store.emails, email.key()))
     }
 
-    async fn update(&self, user: &User, expected_version: u64) -> Result<(), RepoError> {
+    async fn update(&self, update: &Update) -> Result<(), RepoError> {
         let mut store = self.write()?;
+        let user = &update.user;
         let current = store.users.get(&user.id).ok_or(RepoError::NotFound)?;
-        if current.version != expected_version {
+        if current.version != update.expected_version {
             return Err(RepoError::VersionMismatch);
         }
         // The bookkeeping belongs to its own methods (see the trait docs).
-        let next = User {
-            failed_logins: current.failed_logins,
-            locked_until: current.locked_until,
-            last_login_at: current.last_login_at,
-            ..user.clone()
+        let next = if update.clear_lockout {
+            User {
+                failed_logins: 0,
+                locked_until: None,
+                last_login_at: current.last_login_at,
+                ..user.clone()
+            }
+        } else {
+            User {
+                failed_logins: current.failed_logins,
+                locked_until: current.locked_until,
+                last_login_at: current.last_login_at,
+                ..user.clone()
+            }
         };
         store.check_unique(&next)?;
+        store.keep_an_active_admin(current, Some(&next))?;
+        self.append_all(&update.events)?;
         store.put(next);
         Ok(())
     }
 
-    async fn delete(&self, id: UserId) -> Result<(), RepoError> {
-        self.write()?
-            .remove(id)
-            .map(drop)
-            .ok_or(RepoError::NotFound)
+    async fn delete(&self, id: UserId, events: &[AuditRecord]) -> Result<(), RepoError> {
+        let mut store = self.write()?;
+        let current = store.users.get(&id).ok_or(RepoError::NotFound)?;
+        store.keep_an_active_admin(current, None)?;
+        self.append_all(events)?;
+        store.remove(id).map(drop).ok_or(RepoError::NotFound)
     }
 
     async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, RepoError> {
         Ok(self.read()?.list(filter, page))
     }
 
-    async fn count_active_admins(&self) -> Result<u64, RepoError> {
-        let store = self.read()?;
-        Ok(store.users.values().filter(|u| u.is_active_admin()).count() as u64)
-    }
-
-    async fn record_failed_login(&self, id: UserId) -> Result<u32, RepoError> {
-        let mut store = self.write()?;
-        let user = store.user_mut(id)?;
-        // Saturating: a stored count at u32::MAX must not panic (debug) or wrap to 0.
-        user.failed_logins = user.failed_logins.saturating_add(1);
-        Ok(user.failed_logins)
-    }
-
-    async fn lock(&self, id: UserId, until: OffsetDateTime) -> Result<(), RepoError> {
-        let mut store = self.write()?;
-        let user = store.user_mut(id)?;
-        user.locked_until = Some(until);
-        user.failed_logins = 0;
-        Ok(())
-    }
-
-    async fn clear_failures(
+    async fn reserve_login_attempt(
         &self,
         id: UserId,
-        last_login_at: Option<OffsetDateTime>,
-    ) -> Result<(), RepoError> {
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Attempt, RepoError> {
         let mut store = self.write()?;
         let user = store.user_mut(id)?;
+        if let Some(until) = user.locked_until.filter(|until| *until > now) {
+            return Ok(Attempt::Locked { until });
+        }
+        if user.failed_logins >= limit {
+            return Ok(Attempt::Saturated);
+        }
+        user.failed_logins += 1;
+        Ok(Attempt::Admitted {
+            number: user.failed_logins,
+        })
+    }
+
+    async fn record_success(
+        &self,
+        id: UserId,
+        now: OffsetDateTime,
+        last_login_at: Option<OffsetDateTime>,
+        events: &[AuditRecord],
+    ) -> Result<Option<OffsetDateTime>, RepoError> {
+        let mut store = self.write()?;
+        let user = store.user_mut(id)?;
+        if let Some(until) = user.locked_until.filter(|until| *until > now) {
+            return Ok(Some(until));
+        }
         user.failed_logins = 0;
-        user.locked_until = None;
         if last_login_at.is_some() {
             user.last_login_at = last_login_at;
         }
-        Ok(())
+        self.append_all(events)?;
+        Ok(None)
+    }
+
+    async fn lock(
+        &self,
+        id: UserId,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+        events: &[AuditRecord],
+    ) -> Result<bool, RepoError> {
+        let mut store = self.write()?;
+        let user = store.user_mut(id)?;
+        if user.locked_until.is_some_and(|current| current > now) {
+            return Ok(false);
+        }
+        user.locked_until = Some(until);
+        user.failed_logins = 0;
+        self.append_all(events)?;
+        Ok(true)
     }
 
     async fn ping(&self) -> Result<(), RepoError> {
@@ -356,7 +432,7 @@ mod tests {
     async fn a_poisoned_lock_is_an_error_not_a_panic() {
         let repo = Arc::new(InMemoryUserRepository::new());
         let user = sample_user("poisoned", None);
-        repo.insert(&user).await.unwrap();
+        repo.insert(&user, &[]).await.unwrap();
 
         let holder = Arc::clone(&repo);
         let crashed = std::thread::spawn(move || {
@@ -368,9 +444,13 @@ mod tests {
 
         assert!(other(repo.ping().await));
         assert!(other(repo.get(user.id).await));
-        assert!(other(repo.insert(&sample_user("another", None)).await));
-        assert!(other(repo.update(&user, user.version).await));
-        assert!(other(repo.record_failed_login(user.id).await));
+        assert!(other(repo.insert(&sample_user("another", None), &[]).await));
+        let update = Update::new(&user, user.version);
+        assert!(other(repo.update(&update).await));
+        assert!(other(
+            repo.reserve_login_attempt(user.id, user.created_at, 5)
+                .await
+        ));
         assert!(other(
             repo.list(
                 &UserFilter::default(),
@@ -387,19 +467,26 @@ mod tests {
     async fn a_duplicate_id_is_refused_without_losing_the_stored_user() {
         let repo = InMemoryUserRepository::new();
         let user = sample_user("original", Some("original@example.org"));
-        repo.insert(&user).await.unwrap();
+        repo.insert(&user, &[]).await.unwrap();
         let mut copy = sample_user("copy", None);
         copy.id = user.id;
-        assert!(matches!(repo.insert(&copy).await, Err(RepoError::Other(_))));
+        assert!(matches!(
+            repo.insert(&copy, &[]).await,
+            Err(RepoError::Other(_))
+        ));
         assert_eq!(repo.get(user.id).await, Ok(Some(user)));
     }
 
     #[tokio::test]
-    async fn failed_logins_saturate_instead_of_wrapping() {
+    async fn a_count_at_the_limit_admits_no_attempt_instead_of_wrapping() {
         let repo = InMemoryUserRepository::new();
         let mut user = sample_user("saturated", None);
         user.failed_logins = u32::MAX;
-        repo.insert(&user).await.unwrap();
-        assert_eq!(repo.record_failed_login(user.id).await, Ok(u32::MAX));
+        repo.insert(&user, &[]).await.unwrap();
+        assert_eq!(
+            repo.reserve_login_attempt(user.id, user.created_at, u32::MAX)
+                .await,
+            Ok(Attempt::Saturated)
+        );
     }
 }

@@ -13,6 +13,8 @@ use bson::{Bson, Document, doc};
 use domain::model::{AuditEvent, AuditFilter, AuditRecord};
 use domain::ports::{AuditLog, Page, PageRequest, RepoError};
 use futures::TryStreamExt;
+use mongodb::Collection;
+use tokio::sync::Mutex;
 
 use crate::error::{WriteError, repo_error};
 use crate::repository::{MAX_PAGE, MongoUserRepository, read_page};
@@ -31,7 +33,91 @@ fn to_document(event: &AuditEvent) -> Result<Document, RepoError> {
     Ok(document)
 }
 
-fn from_document(document: Document) -> Result<AuditEvent, RepoError> {
+/// A record not yet in the chain (an outbox entry's event), in the stored form of an event
+/// numbered 0 with no hashes.
+pub(crate) fn record_document(record: &AuditRecord) -> Result<Document, RepoError> {
+    let pending = AuditEvent {
+        seq: 0,
+        record: record.clone(),
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    bson::serialize_to_document(&StoredEvent::from(&pending))
+        .map_err(|e| RepoError::Other(format!("audit record: {e}")))
+}
+
+/// The record of [`record_document`]'s form.
+pub(crate) fn record_from_document(document: Document) -> Result<AuditRecord, RepoError> {
+    let stored: StoredEvent = bson::deserialize_from_document(document)
+        .map_err(|e| RepoError::Other(format!("pending audit record: unreadable: {e}")))?;
+    Ok(AuditEvent::try_from(stored)?.record)
+}
+
+/// The field of an event appended from an outbox entry: the entry's id and the event's
+/// place in it, unique (migration `0004`), so that no drain appends it twice.
+const OUTBOX_ID: &str = "outbox_id";
+
+/// Appends `record` as the next event, once: when `once` is given and an event with that
+/// outbox id is already in the trail, appends nothing.
+///
+/// Reads the newest event and inserts the next with `_id` one higher: `_id` is unique on
+/// every server, so of two appends racing for one number (another replica) one is refused
+/// as a duplicate and tries again on the new newest event. Within this process appends
+/// take turns (`turn`).
+pub(crate) async fn append_once(
+    audit: &Collection<Document>,
+    turn: &Mutex<()>,
+    record: &AuditRecord,
+    once: &str,
+) -> Result<(), RepoError> {
+    append_to(audit, turn, record, Some(once)).await.map(drop)
+}
+
+async fn append_to(
+    audit: &Collection<Document>,
+    turn: &Mutex<()>,
+    record: &AuditRecord,
+    once: Option<&str>,
+) -> Result<Option<AuditEvent>, RepoError> {
+    let _turn = turn.lock().await;
+    for _ in 0..APPEND_ATTEMPTS {
+        if let Some(once) = once {
+            let done = audit
+                .find_one(doc! { OUTBOX_ID: once })
+                .projection(doc! { "_id": 1 })
+                .await
+                .map_err(|e| repo_error(&e))?;
+            if done.is_some() {
+                return Ok(None);
+            }
+        }
+        let last = audit
+            .find_one(doc! {})
+            .sort(doc! { "_id": -1 })
+            .await
+            .map_err(|e| repo_error(&e))?
+            .map(from_document)
+            .transpose()?;
+        let event = audit_chain::next(last.as_ref().map(|e| (e.seq, e.hash.as_str())), record);
+        let mut document = to_document(&event)?;
+        if let Some(once) = once {
+            document.insert(OUTBOX_ID, once);
+        }
+        match audit.insert_one(document).await {
+            Ok(_) => return Ok(Some(event)),
+            Err(e) => match WriteError::from(e) {
+                WriteError::Duplicate(_) => continue,
+                WriteError::Repo(e) => return Err(e),
+            },
+        }
+    }
+    Err(RepoError::Unavailable(
+        "audit append kept losing the race for the next event number".to_owned(),
+    ))
+}
+
+fn from_document(mut document: Document) -> Result<AuditEvent, RepoError> {
+    document.remove(OUTBOX_ID);
     let seq = document.get("_id").cloned().unwrap_or(Bson::Null);
     let stored: StoredEvent = bson::deserialize_from_document(document)
         .map_err(|e| RepoError::Other(format!("audit event {seq}: unreadable: {e}")))?;
@@ -74,29 +160,11 @@ fn query(filter: &AuditFilter) -> Document {
 impl AuditLog for MongoUserRepository {
     async fn append(&self, record: &AuditRecord) -> Result<AuditEvent, RepoError> {
         self.bounded("audit append", async {
-            let _turn = self.audit_turn.lock().await;
-            for _ in 0..APPEND_ATTEMPTS {
-                let last = self
-                    .audit
-                    .find_one(doc! {})
-                    .sort(doc! { "_id": -1 })
-                    .await
-                    .map_err(|e| repo_error(&e))?
-                    .map(from_document)
-                    .transpose()?;
-                let event =
-                    audit_chain::next(last.as_ref().map(|e| (e.seq, e.hash.as_str())), record);
-                match self.audit.insert_one(to_document(&event)?).await {
-                    Ok(_) => return Ok(event),
-                    Err(e) => match WriteError::from(e) {
-                        WriteError::Duplicate(_) => continue,
-                        WriteError::Repo(e) => return Err(e),
-                    },
-                }
-            }
-            Err(RepoError::Unavailable(
-                "audit append kept losing the race for the next event number".to_owned(),
-            ))
+            append_to(&self.audit, &self.audit_turn, record, None)
+                .await?
+                .ok_or_else(|| {
+                    RepoError::Other("an append without outbox id was skipped".to_owned())
+                })
         })
         .await
     }

@@ -19,8 +19,8 @@
 
 use bson::{Bson, DateTime, Document, RawDocument};
 use domain::model::{
-    Address, Email, FullName, Grade, Login, PasswordHash, Phone, Role, Sex, User, UserId,
-    check_links,
+    Address, BlockRequest, Email, FullName, Grade, IdempotencyKey, Login, PasswordHash, Phone,
+    Role, Sex, User, UserId, check_links,
 };
 use domain::ports::{RepoError, SearchText};
 use serde::{Deserialize, Serialize};
@@ -31,10 +31,13 @@ use uuid::Uuid;
 /// `UserDocument`.
 pub(crate) mod field {
     pub(crate) const ID: &str = "_id";
+    pub(crate) const LOGIN: &str = "login";
     pub(crate) const LOGIN_LC: &str = "login_lc";
+    pub(crate) const LOGIN_SKELETON: &str = "login_skel";
     pub(crate) const EMAIL: &str = "email";
     pub(crate) const EMAIL_LC: &str = "email_lc";
     pub(crate) const NAME_WORDS: &str = "name_words";
+    pub(crate) const FULL_NAME: &str = "full_name";
     pub(crate) const PHONE: &str = "phone";
     pub(crate) const ROLE: &str = "role";
     pub(crate) const GRADE: &str = "grade";
@@ -49,13 +52,20 @@ pub(crate) mod field {
     pub(crate) const LAST_LOGIN_AT: &str = "last_login_at";
     pub(crate) const CREATED_AT: &str = "created_at";
     pub(crate) const VERSION: &str = "version";
+    /// Audit events of the last writes, not yet moved to the trail (see `outbox.rs`).
+    pub(crate) const OUTBOX: &str = "_outbox";
+    /// Set on a user being deleted: invisible to every read, removed once its events are
+    /// in the trail (see `outbox.rs`).
+    pub(crate) const DELETED: &str = "_deleted";
 
     /// The login bookkeeping: written only by `insert` and by its own methods, never by
     /// `update` (see `UserRepository`).
     pub(crate) const BOOKKEEPING: [&str; 3] = [FAILED_LOGINS, LOCKED_UNTIL, LAST_LOGIN_AT];
 
+    pub(crate) const LAST_BLOCK_REQUEST: &str = "last_block_request";
+
     /// Fields that are absent when the user has no such value; `update` unsets them.
-    pub(crate) const OPTIONAL_PROFILE: [&str; 8] = [
+    pub(crate) const OPTIONAL_PROFILE: [&str; 9] = [
         EMAIL,
         EMAIL_LC,
         PHONE,
@@ -64,6 +74,7 @@ pub(crate) mod field {
         ADDRESS,
         AGENT_ID,
         TAXPAYER_ID,
+        LAST_BLOCK_REQUEST,
     ];
 }
 
@@ -74,6 +85,9 @@ pub(crate) struct UserDocument {
     id: String,
     login: String,
     login_lc: String,
+    /// Derived like `login_lc`; absent from documents written before migration 0004.
+    #[serde(default)]
+    login_skel: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,6 +120,15 @@ pub(crate) struct UserDocument {
     created_at: DateTime,
     updated_at: DateTime,
     version: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_block_request: Option<BlockRequestDocument>,
+}
+
+/// `User::last_block_request`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct BlockRequestDocument {
+    key: String,
+    blocked: bool,
 }
 
 /// The stored form of an id (see the module docs).
@@ -140,6 +163,7 @@ impl TryFrom<&User> for UserDocument {
             id: id_key(user.id),
             login: user.login.as_str().to_owned(),
             login_lc: user.login.key().to_owned(),
+            login_skel: user.login.skeleton().to_owned(),
             email: user.email.as_ref().map(|e| e.as_str().to_owned()),
             email_lc: user.email.as_ref().map(|e| e.key().to_owned()),
             full_name: user.full_name.as_str().to_owned(),
@@ -162,6 +186,13 @@ impl TryFrom<&User> for UserDocument {
             created_at: bson_date(user.created_at)?,
             updated_at: bson_date(user.updated_at)?,
             version: stored_int(user.version, "version")?,
+            last_block_request: user
+                .last_block_request
+                .as_ref()
+                .map(|r| BlockRequestDocument {
+                    key: r.key.as_str().to_owned(),
+                    blocked: r.blocked,
+                }),
         })
     }
 }
@@ -243,7 +274,8 @@ impl TryFrom<UserDocument> for User {
     fn try_from(doc: UserDocument) -> Result<Self, RepoError> {
         let id = &doc.id;
         let user_id = UserId::from_uuid(parse_uuid(id, "_id", id)?);
-        let login = Login::parse(&doc.login).map_err(|e| corrupt(id, "login", reason(e)))?;
+        // `recognise`, not `parse`: documents written before a rule was added stay readable.
+        let login = Login::recognise(&doc.login).map_err(|e| corrupt(id, "login", reason(e)))?;
         if login.key() != doc.login_lc {
             return Err(corrupt(id, "login_lc", "does not match the login"));
         }
@@ -269,20 +301,20 @@ impl TryFrom<UserDocument> for User {
             id: user_id,
             login,
             email,
-            full_name: FullName::parse(&doc.full_name)
+            full_name: FullName::recognise(&doc.full_name)
                 .map_err(|e| corrupt(id, "full_name", reason(e)))?,
             phone: optional(id, "phone", doc.phone.as_deref(), |v| {
                 Phone::parse(v).map_err(reason)
             })?,
             role,
             grade: optional(id, "grade", doc.grade.as_deref(), |v| {
-                Grade::parse(v).map_err(reason)
+                Grade::recognise(v).map_err(reason)
             })?,
             sex: optional(id, "sex", doc.sex.as_deref(), |v| {
                 Sex::parse(v).map_err(reason)
             })?,
             address: optional(id, "address", doc.address.as_deref(), |v| {
-                Address::parse(v).map_err(reason)
+                Address::recognise(v).map_err(reason)
             })?,
             agent_id,
             taxpayer_id,
@@ -304,6 +336,16 @@ impl TryFrom<UserDocument> for User {
             created_at: time_of(id, "created_at", doc.created_at)?,
             updated_at: time_of(id, "updated_at", doc.updated_at)?,
             version: counter("version", doc.version)?,
+            last_block_request: doc
+                .last_block_request
+                .map(|r| {
+                    Ok::<_, RepoError>(BlockRequest {
+                        key: IdempotencyKey::parse(&r.key)
+                            .map_err(|e| corrupt(id, "last_block_request", reason(e)))?,
+                        blocked: r.blocked,
+                    })
+                })
+                .transpose()?,
         })
     }
 }

@@ -92,7 +92,7 @@ fn key_from_pattern(reply: &RawDocument) -> Option<UniqueKey> {
     let (name, _) = pattern.into_iter().next()?.ok()?;
     match name.as_str() {
         field::ID => Some(UniqueKey::Id),
-        field::LOGIN_LC => Some(UniqueKey::Login),
+        field::LOGIN_LC | field::LOGIN_SKELETON => Some(UniqueKey::Login),
         field::EMAIL_LC => Some(UniqueKey::Email),
         _ => None,
     }
@@ -113,7 +113,7 @@ fn key_from_index_name(name: &str) -> Option<UniqueKey> {
     // FerretDB prefixes the name given by the migration with the table's name.
     if name == "_id_" || name.ends_with("__id_") {
         Some(UniqueKey::Id)
-    } else if name.ends_with("login_lc_unique") {
+    } else if name.ends_with("login_lc_unique") || name.ends_with("login_skel_unique") {
         Some(UniqueKey::Login)
     } else if name.ends_with("email_lc_unique") {
         Some(UniqueKey::Email)

@@ -46,15 +46,19 @@
 //!
 //! [`connect`]: MongoUserRepository::connect
 
+mod admin_lease;
 mod audit;
 mod document;
 mod error;
 pub mod migrate;
 mod migration_name;
+mod outbox;
 mod query;
+mod rekey;
 mod repository;
 mod write_gate;
 
+pub use admin_lease::LOCKS_COLLECTION;
 pub use audit::AUDIT_COLLECTION;
 pub use migrate::{Migration, MigrationError, MigrationReport, Migrator, migrate};
 pub use repository::{MAX_PAGE, MongoOptions, MongoUserRepository, USERS_COLLECTION};

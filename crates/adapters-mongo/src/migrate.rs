@@ -45,6 +45,7 @@ use tokio::time::Instant;
 
 use crate::error::{WriteError, repo_error};
 use crate::migration_name::version_of;
+use crate::rekey;
 
 /// The collection that records applied migrations.
 pub const MIGRATIONS_COLLECTION: &str = "_migrations";
@@ -156,8 +157,23 @@ impl Migration {
         if let Some(position) = file.commands.iter().position(Document::is_empty) {
             return Err(invalid(format!("command {} is empty", position + 1)));
         }
+        for (position, command) in file.commands.iter().enumerate() {
+            if let Some(step) = step_of(command)
+                && !rekey::STEPS.contains(&step)
+            {
+                return Err(invalid(format!(
+                    "command {} names the unknown step {step:?}",
+                    position + 1
+                )));
+            }
+        }
         Ok(file.commands)
     }
+}
+
+/// The Rust step a command names instead of being a database command (see `rekey.rs`).
+fn step_of(command: &Document) -> Option<&str> {
+    command.get_str(rekey::STEP_KEY).ok()
 }
 
 #[derive(Deserialize)]
@@ -513,7 +529,15 @@ impl Step<'_> {
         records: &Collection<Record>,
     ) -> Result<(), MigrationError> {
         for (index, command) in self.commands.iter().enumerate() {
-            if let Err(e) = db.run_command(command.clone()).await {
+            let outcome = match step_of(command) {
+                Some(step) => rekey::run(db, step).await.map_err(|e| e.to_string()),
+                None => db
+                    .run_command(command.clone())
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+            };
+            if let Err(e) = outcome {
                 // Best effort: if this fails too, the record stays `applying` and the
                 // next run says how to clear it.
                 if let Err(release) = records.delete_one(self.record_filter()).await {
@@ -526,7 +550,7 @@ impl Step<'_> {
                 return Err(MigrationError::Failed {
                     file: self.migration.name().to_owned(),
                     step: index + 1,
-                    message: e.to_string(),
+                    message: e,
                 });
             }
         }

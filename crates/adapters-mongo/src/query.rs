@@ -6,9 +6,44 @@ use domain::ports::{SearchText, UserFilter};
 
 use crate::document::{field, id_key};
 
-/// The user with that id.
+/// The document with that id, live or being deleted (see `outbox.rs`).
 pub(crate) fn by_id(id: UserId) -> Document {
     doc! { field::ID: id_key(id) }
+}
+
+/// The condition of a user not being deleted: every read and every change adds it, so that
+/// a document marked `_deleted` is gone for everyone but the outbox's drain.
+fn live() -> Document {
+    doc! { "$exists": false }
+}
+
+/// The live user with that id.
+pub(crate) fn live_by_id(id: UserId) -> Document {
+    doc! { field::ID: id_key(id), field::DELETED: live() }
+}
+
+/// The live user whose `key_field` (`login_lc`, `email_lc`) is `key`.
+pub(crate) fn live_by_key(key_field: &str, key: &str) -> Document {
+    doc! { key_field: key, field::DELETED: live() }
+}
+
+/// `filter` restricted to users that are not active ADMINs (the domain's one definition,
+/// `UserFilter::active_admins`): a write under it cannot take an active ADMIN out.
+pub(crate) fn unless_active_admin(mut filter: Document) -> Document {
+    filter.insert("$nor", vec![list_criteria(&UserFilter::active_admins())]);
+    filter
+}
+
+/// `filter` restricted to accounts not locked at `now` (rule 9).
+pub(crate) fn unless_locked(mut filter: Document, now: bson::DateTime) -> Document {
+    filter.insert(
+        "$or",
+        vec![
+            doc! { field::LOCKED_UNTIL: { "$exists": false } },
+            doc! { field::LOCKED_UNTIL: { "$lte": now } },
+        ],
+    );
+    filter
 }
 
 /// The list order the port promises: creation time, then id (whose text sorts like the
@@ -17,8 +52,15 @@ pub(crate) fn list_order() -> Document {
     doc! { field::CREATED_AT: 1, field::ID: 1 }
 }
 
-/// The filter of `list`: every given criterion must hold (AND).
+/// The filter of `list`: every given criterion must hold (AND), on live users.
 pub(crate) fn list_filter(filter: &UserFilter) -> Document {
+    let mut query = list_criteria(filter);
+    query.insert(field::DELETED, live());
+    query
+}
+
+/// The criteria of `filter` alone.
+fn list_criteria(filter: &UserFilter) -> Document {
     let mut query = Document::new();
     if let Some(role) = filter.role {
         query.insert(field::ROLE, role.code());

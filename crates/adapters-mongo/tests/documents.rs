@@ -8,7 +8,7 @@ mod support;
 use adapters_mongo::USERS_COLLECTION;
 use bson::{Bson, Document, doc};
 use domain::model::Email;
-use domain::ports::{PageRequest, RepoError, SearchText, UserFilter, UserRepository};
+use domain::ports::{PageRequest, RepoError, SearchText, Update, UserFilter, UserRepository};
 use repository_contract::sample_user;
 
 use support::TestRepo;
@@ -34,7 +34,7 @@ async fn ids_are_stored_as_canonical_uuid_text_and_round_trip() {
     };
     let repo = support::fresh_repo(&uri).await;
     let user = sample_user("Encoded", Some("Encoded@Example.org"));
-    repo.insert(&user).await.unwrap();
+    repo.insert(&user, &[]).await.unwrap();
 
     let text = user.id.as_uuid().hyphenated().to_string();
     assert_eq!(text.len(), 36);
@@ -68,7 +68,7 @@ async fn a_user_without_email_has_no_email_fields_at_all() {
     };
     let repo = support::fresh_repo(&uri).await;
     let user = sample_user("no-email", None);
-    repo.insert(&user).await.unwrap();
+    repo.insert(&user, &[]).await.unwrap();
     let id = user.id.to_string();
 
     let stored = raw(&repo, &id).await;
@@ -80,7 +80,9 @@ async fn a_user_without_email_has_no_email_fields_at_all() {
     let mut with = user.clone();
     with.email = Some(Email::parse("Later@Example.org").unwrap());
     with.version += 1;
-    repo.update(&with, user.version).await.unwrap();
+    repo.update(&Update::new(&with, user.version))
+        .await
+        .unwrap();
     assert_eq!(
         raw(&repo, &id).await.get_str("email_lc").unwrap(),
         "later@example.org"
@@ -88,15 +90,25 @@ async fn a_user_without_email_has_no_email_fields_at_all() {
     let mut without = with.clone();
     without.email = None;
     without.version += 1;
-    repo.update(&without, with.version).await.unwrap();
+    repo.update(&Update::new(&without, with.version))
+        .await
+        .unwrap();
     let stored = raw(&repo, &id).await;
     assert!(!stored.contains_key("email"), "{stored}");
     assert!(!stored.contains_key("email_lc"), "{stored}");
     assert!(stored.values().all(|v| *v != Bson::Null), "{stored}");
 
-    // A lock then a successful login: `locked_until` is removed, not nulled.
-    repo.lock(user.id, user.created_at).await.unwrap();
-    repo.clear_failures(user.id, None).await.unwrap();
+    // A lock then an administrator's unblock: `locked_until` is removed, not nulled.
+    repo.lock(user.id, user.created_at, user.created_at, &[])
+        .await
+        .unwrap();
+    let mut unlocked = without.clone();
+    unlocked.version += 1;
+    let unlock = Update {
+        clear_lockout: true,
+        ..Update::new(&unlocked, without.version)
+    };
+    repo.update(&unlock).await.unwrap();
     assert!(!raw(&repo, &id).await.contains_key("locked_until"));
 }
 
@@ -111,7 +123,7 @@ async fn search_text_is_escaped_never_a_pattern() {
         ("jxdoe", Some("jx@example.org")),
         ("dollar", None),
     ] {
-        repo.insert(&sample_user(login, email)).await.unwrap();
+        repo.insert(&sample_user(login, email), &[]).await.unwrap();
     }
     let search = |q: &str| UserFilter {
         q: SearchText::new(q),
@@ -139,7 +151,7 @@ async fn a_corrupt_document_is_an_error_not_a_panic() {
     };
     let repo = support::fresh_repo(&uri).await;
     let good = sample_user("good", None);
-    repo.insert(&good).await.unwrap();
+    repo.insert(&good, &[]).await.unwrap();
     let id = "4b0f5d1e-7a43-4c8e-9a52-0d3c2a1e9f10";
     repo.database()
         .collection::<Document>(USERS_COLLECTION)

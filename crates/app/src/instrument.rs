@@ -23,7 +23,8 @@ use domain::model::{
     AuditEvent, AuditFilter, AuditRecord, Email, Login, PasswordHash, PlainPassword, User, UserId,
 };
 use domain::ports::{
-    AuditLog, HashError, Page, PageRequest, PasswordHasher, RepoError, UserFilter, UserRepository,
+    Attempt, AuditLog, HashError, Page, PageRequest, PasswordHasher, RepoError, Update, UserFilter,
+    UserRepository,
 };
 use time::OffsetDateTime;
 
@@ -69,8 +70,8 @@ impl<R: ?Sized> InstrumentedRepository<R> {
 
 #[async_trait]
 impl<R: UserRepository + ?Sized> UserRepository for InstrumentedRepository<R> {
-    async fn insert(&self, user: &User) -> Result<(), RepoError> {
-        self.timed(StoreOperation::Insert, self.inner.insert(user))
+    async fn insert(&self, user: &User, events: &[AuditRecord]) -> Result<(), RepoError> {
+        self.timed(StoreOperation::Insert, self.inner.insert(user, events))
             .await
     }
 
@@ -88,16 +89,13 @@ impl<R: UserRepository + ?Sized> UserRepository for InstrumentedRepository<R> {
             .await
     }
 
-    async fn update(&self, user: &User, expected_version: u64) -> Result<(), RepoError> {
-        self.timed(
-            StoreOperation::Update,
-            self.inner.update(user, expected_version),
-        )
-        .await
+    async fn update(&self, update: &Update) -> Result<(), RepoError> {
+        self.timed(StoreOperation::Update, self.inner.update(update))
+            .await
     }
 
-    async fn delete(&self, id: UserId) -> Result<(), RepoError> {
-        self.timed(StoreOperation::Delete, self.inner.delete(id))
+    async fn delete(&self, id: UserId, events: &[AuditRecord]) -> Result<(), RepoError> {
+        self.timed(StoreOperation::Delete, self.inner.delete(id, events))
             .await
     }
 
@@ -106,35 +104,43 @@ impl<R: UserRepository + ?Sized> UserRepository for InstrumentedRepository<R> {
             .await
     }
 
-    async fn count_active_admins(&self) -> Result<u64, RepoError> {
-        self.timed(
-            StoreOperation::CountActiveAdmins,
-            self.inner.count_active_admins(),
-        )
-        .await
-    }
-
-    async fn record_failed_login(&self, id: UserId) -> Result<u32, RepoError> {
-        self.timed(
-            StoreOperation::RecordFailedLogin,
-            self.inner.record_failed_login(id),
-        )
-        .await
-    }
-
-    async fn lock(&self, id: UserId, until: OffsetDateTime) -> Result<(), RepoError> {
-        self.timed(StoreOperation::Lock, self.inner.lock(id, until))
-            .await
-    }
-
-    async fn clear_failures(
+    async fn reserve_login_attempt(
         &self,
         id: UserId,
-        last_login_at: Option<OffsetDateTime>,
-    ) -> Result<(), RepoError> {
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Attempt, RepoError> {
         self.timed(
-            StoreOperation::ClearFailures,
-            self.inner.clear_failures(id, last_login_at),
+            StoreOperation::ReserveLoginAttempt,
+            self.inner.reserve_login_attempt(id, now, limit),
+        )
+        .await
+    }
+
+    async fn record_success(
+        &self,
+        id: UserId,
+        now: OffsetDateTime,
+        last_login_at: Option<OffsetDateTime>,
+        events: &[AuditRecord],
+    ) -> Result<Option<OffsetDateTime>, RepoError> {
+        self.timed(
+            StoreOperation::RecordSuccess,
+            self.inner.record_success(id, now, last_login_at, events),
+        )
+        .await
+    }
+
+    async fn lock(
+        &self,
+        id: UserId,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+        events: &[AuditRecord],
+    ) -> Result<bool, RepoError> {
+        self.timed(
+            StoreOperation::Lock,
+            self.inner.lock(id, until, now, events),
         )
         .await
     }
@@ -270,9 +276,10 @@ mod tests {
         let repo =
             InstrumentedRepository::new(Arc::new(InMemoryUserRepository::new()), metrics.store());
 
-        assert_eq!(repo.delete(user_id()).await, Err(RepoError::NotFound));
+        assert_eq!(repo.delete(user_id(), &[]).await, Err(RepoError::NotFound));
         assert_eq!(
-            repo.record_failed_login(user_id()).await,
+            repo.reserve_login_attempt(user_id(), OffsetDateTime::UNIX_EPOCH, 5)
+                .await,
             Err(RepoError::NotFound)
         );
 
@@ -282,7 +289,7 @@ mod tests {
                 1.0,
             ),
             (
-                r#"users_store_errors_total{kind="not_found",operation="record_failed_login"}"#,
+                r#"users_store_errors_total{kind="not_found",operation="reserve_login_attempt"}"#,
                 1.0,
             ),
             (
@@ -303,21 +310,28 @@ mod tests {
         let mut down = MockUserRepository::new();
         down.expect_ping()
             .returning(|| Err(RepoError::Unavailable("connection refused".into())));
-        down.expect_count_active_admins()
-            .returning(|| Err(RepoError::Other("corrupt record".into())));
+        down.expect_list()
+            .returning(|_, _| Err(RepoError::Other("corrupt record".into())));
         let metrics = Metrics::new();
         let repo: Arc<dyn UserRepository> = Arc::new(down);
         let repo = InstrumentedRepository::new(repo, metrics.store());
 
         assert!(matches!(repo.ping().await, Err(RepoError::Unavailable(_))));
         assert!(matches!(
-            repo.count_active_admins().await,
+            repo.list(
+                &UserFilter::default(),
+                PageRequest {
+                    offset: 0,
+                    limit: 1
+                }
+            )
+            .await,
             Err(RepoError::Other(_))
         ));
 
         let unavailable = r#"users_store_errors_total{kind="unavailable",operation="ping"}"#;
         assert_eq!(sample(&metrics, unavailable), Some(1.0));
-        let other = r#"users_store_errors_total{kind="other",operation="count_active_admins"}"#;
+        let other = r#"users_store_errors_total{kind="other",operation="list"}"#;
         assert_eq!(sample(&metrics, other), Some(1.0));
     }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use adapters_http::Transport;
 use adapters_http::proxies::TrustedProxies;
-use adapters_http::throttle::RateLimits;
+use adapters_http::throttle::{Budget, RateLimits};
 use adapters_password::{Algorithm, Argon2Params, HasherConfig};
 use config::{Config, ConfigError, Environment, File, FileFormat, Source};
 use domain::model::{Login, Permission, PlainPassword, Role};
@@ -360,18 +360,30 @@ impl Default for LockoutSettings {
     }
 }
 
-/// `[rate_limit]`: login, register, password changes and resets, per client IP.
+/// `[rate_limit]`: every use case that verifies or sets a password, per client and per account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Off: no limit (tests, or a gateway that limits already).
     pub enabled: bool,
-    /// Requests per minute a client may sustain.
+    /// Password attempts per minute a client may sustain.
     #[serde(deserialize_with = "number")]
     pub per_minute: u32,
-    /// Requests a client may make at once before the pace applies.
+    /// Password attempts a client may make at once before the pace applies.
     #[serde(deserialize_with = "number")]
     pub burst: u32,
+    /// Password attempts per minute one account may receive, from all clients together.
+    #[serde(deserialize_with = "number")]
+    pub account_per_minute: u32,
+    /// Password attempts one account may receive at once before that pace applies.
+    #[serde(deserialize_with = "number")]
+    pub account_burst: u32,
+    /// Prefix length that groups IPv4 clients (32: each address is a client).
+    #[serde(deserialize_with = "number")]
+    pub ipv4_prefix: u8,
+    /// Prefix length that groups IPv6 clients (64: a host's usual allocation).
+    #[serde(deserialize_with = "number")]
+    pub ipv6_prefix: u8,
     /// Comma-separated IPs or networks (`10.0.0.0/8`) of reverse proxies whose
     /// `X-Forwarded-For` names the client; unset: the TCP peer is the client.
     pub trusted_proxies: Option<String>,
@@ -381,10 +393,17 @@ impl Default for RateLimitSettings {
     fn default() -> Self {
         // An office behind one NAT address logs in together in the morning: generous per
         // address, still 1,000× slower than an unthrottled password-guessing script.
+        // An account sees far fewer attempts than an office: its owner and, rarely, an
+        // administrator; the lockout stops guessing first, this stops a botnet's many
+        // clients from each spending a little of one account.
         Self {
             enabled: true,
             per_minute: 60,
             burst: 20,
+            account_per_minute: 30,
+            account_burst: 10,
+            ipv4_prefix: 32,
+            ipv6_prefix: 64,
             trusted_proxies: None,
         }
     }
@@ -404,9 +423,27 @@ impl RateLimitSettings {
                 .filter(|n| n.get() <= MAX_RATE)
                 .ok_or_else(|| SettingsError::new(key, format!("must be 1 to {MAX_RATE}, got {n}")))
         };
+        let prefix = |key: &str, n: u8, max: u8| {
+            if n <= max {
+                Ok(n)
+            } else {
+                Err(SettingsError::new(
+                    key,
+                    format!("must be 0 to {max}, got {n}"),
+                ))
+            }
+        };
         Ok(Some(RateLimits {
-            per_minute: positive("rate_limit.per_minute", self.per_minute)?,
-            burst: positive("rate_limit.burst", self.burst)?,
+            client: Budget {
+                per_minute: positive("rate_limit.per_minute", self.per_minute)?,
+                burst: positive("rate_limit.burst", self.burst)?,
+            },
+            account: Budget {
+                per_minute: positive("rate_limit.account_per_minute", self.account_per_minute)?,
+                burst: positive("rate_limit.account_burst", self.account_burst)?,
+            },
+            ipv4_prefix: prefix("rate_limit.ipv4_prefix", self.ipv4_prefix, 32)?,
+            ipv6_prefix: prefix("rate_limit.ipv6_prefix", self.ipv6_prefix, 128)?,
         }))
     }
 

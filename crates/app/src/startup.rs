@@ -19,7 +19,10 @@ use adapters_mongo::MongoUserRepository;
 use adapters_password::{Hasher, OsSecretGenerator};
 use domain::DomainError;
 use domain::model::{Login, PlainPassword};
-use domain::ports::{AuditLog, HashError, PasswordHasher, SystemClock, UserRepository, UuidV4Ids};
+use domain::ports::{
+    AuditLog, HashError, PasswordHasher, RateLimiter, SystemClock, Unlimited, UserRepository,
+    UuidV4Ids,
+};
 use domain::service::{Ports, UserService};
 use rand::RngCore;
 use rand::rngs::OsRng;
@@ -124,6 +127,9 @@ pub struct Store {
     pub users: Arc<dyn UserRepository>,
     /// The audit trail.
     pub audit: Arc<dyn AuditLog>,
+    /// MongoDB only: the store whose outboxes a background task sweeps (see
+    /// [`sweep_outboxes`]).
+    pub outboxes: Option<MongoUserRepository>,
 }
 
 impl Store {
@@ -132,8 +138,28 @@ impl Store {
         Self {
             users: store.clone(),
             audit: store,
+            outboxes: None,
         }
     }
+}
+
+/// How often `serve` sweeps MongoDB's outboxes: what a crash left there waits this long at
+/// most (the writes themselves drain their own at once).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Moves to the audit trail the events a crash left on MongoDB user documents, now and then
+/// every [`SWEEP_EVERY`], for as long as the process runs.
+pub fn sweep_outboxes(store: MongoUserRepository) {
+    actix_web::rt::spawn(async move {
+        loop {
+            match store.sweep_outboxes().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(users = n, "moved pending audit events to the trail"),
+                Err(e) => tracing::warn!(error = %e, "could not sweep the audit outboxes"),
+            }
+            actix_web::rt::time::sleep(SWEEP_EVERY).await;
+        }
+    });
 }
 
 /// Opens the configured store; for MongoDB, applies pending migrations first unless
@@ -166,7 +192,10 @@ pub async fn build_store(database: &DatabaseSettings) -> Result<Store, StartupEr
                 })?;
                 tracing::info!("migrations: {report}");
             }
-            Ok(Store::of(repo))
+            Ok(Store {
+                outboxes: Some(repo.clone()),
+                ..Store::of(repo)
+            })
         }
     }
 }
@@ -200,14 +229,20 @@ pub fn build_hasher(settings: &Settings) -> Result<Hasher, StartupError> {
     Hasher::new(settings.hasher_config()).map_err(StartupError::Hasher)
 }
 
-/// The use cases over the configured store and hasher, unmeasured (one-shot commands).
+/// The use cases over the configured store and hasher, unmeasured and unlimited (one-shot
+/// commands: the operator at the console is not a client to throttle).
 ///
 /// # Errors
 /// See [`build_store`] and [`build_hasher`].
 pub async fn build_user_service(settings: &Settings) -> Result<UserService, StartupError> {
     let store = build_store(&settings.database).await?;
     let hasher = build_hasher(settings)?;
-    Ok(user_service(settings, store, Arc::new(hasher)))
+    Ok(user_service(
+        settings,
+        store,
+        Arc::new(hasher),
+        Arc::new(Unlimited),
+    ))
 }
 
 /// The use cases over the configured store and hasher, each wrapped in its metric
@@ -220,20 +255,34 @@ pub async fn build_instrumented_user_service(
     metrics: &Metrics,
 ) -> Result<UserService, StartupError> {
     let store = build_store(&settings.database).await?;
+    if let Some(outboxes) = store.outboxes.clone() {
+        sweep_outboxes(outboxes);
+    }
     let hasher = build_hasher(settings)?;
     let store = Store {
         users: Arc::new(InstrumentedRepository::new(store.users, metrics.store())),
         audit: Arc::new(InstrumentedRepository::new(store.audit, metrics.store())),
+        ..store
+    };
+    let limiter: Arc<dyn RateLimiter> = match settings.rate_limit.limits()? {
+        Some(limits) => Arc::new(Throttle::new(&limits)),
+        None => Arc::new(Unlimited),
     };
     Ok(user_service(
         settings,
         store,
         Arc::new(InstrumentedHasher::new(hasher, metrics.hashing())),
+        limiter,
     ))
 }
 
 /// The use cases over `repo` and `hasher`, with the system's clock, ids and secrets.
-fn user_service(settings: &Settings, store: Store, hasher: Arc<dyn PasswordHasher>) -> UserService {
+fn user_service(
+    settings: &Settings,
+    store: Store,
+    hasher: Arc<dyn PasswordHasher>,
+    limiter: Arc<dyn RateLimiter>,
+) -> UserService {
     let ports = Ports {
         repo: store.users,
         audit: store.audit,
@@ -241,6 +290,7 @@ fn user_service(settings: &Settings, store: Store, hasher: Arc<dyn PasswordHashe
         clock: Arc::new(SystemClock::new()),
         ids: Arc::new(UuidV4Ids),
         secrets: Arc::new(OsSecretGenerator),
+        limiter,
     };
     UserService::new(ports, settings.service_config())
 }
@@ -396,11 +446,8 @@ impl Application {
             source,
         })?;
         let address = listener.local_addr().map_err(StartupError::Server)?;
-        let mut state = AppState::with_metrics(users, tokens, metrics)
+        let state = AppState::with_metrics(users, tokens, metrics)
             .with_proxies(settings.rate_limit.proxies()?);
-        if let Some(limits) = settings.rate_limit.limits()? {
-            state = state.with_throttle(Throttle::new(&limits));
-        }
         let server = adapters_http::run(listener, state, settings.transport()?)
             .map_err(StartupError::Server)?;
         tracing::info!(%address, "listening on {address}");

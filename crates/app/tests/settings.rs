@@ -367,7 +367,21 @@ fn each_names_its_key(cases: &[(&str, &str)]) {
 #[test]
 fn rate_limits_are_checked_and_can_be_turned_off() {
     let defaults = load(&[]).unwrap().rate_limit.limits().unwrap().unwrap();
-    assert_eq!((defaults.per_minute.get(), defaults.burst.get()), (60, 20));
+    assert_eq!(
+        (
+            defaults.client.per_minute.get(),
+            defaults.client.burst.get()
+        ),
+        (60, 20)
+    );
+    assert_eq!(
+        (
+            defaults.account.per_minute.get(),
+            defaults.account.burst.get()
+        ),
+        (30, 10)
+    );
+    assert_eq!((defaults.ipv4_prefix, defaults.ipv6_prefix), (32, 64));
     let none = load(&[]).unwrap().rate_limit.proxies().unwrap();
     assert_eq!(none, TrustedProxies::default());
     let off = load(&[("USERS__RATE_LIMIT__ENABLED", "false")]).unwrap();

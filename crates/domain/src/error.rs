@@ -153,6 +153,18 @@ pub enum DomainError {
     /// The last active ADMIN cannot be removed (rule 8).
     #[error("the last active administrator cannot be removed")]
     LastAdmin,
+    /// One's own password or e-mail changes only through the self-service routes, which
+    /// ask for the current password, never through the administration routes.
+    #[error(
+        "your own password and e-mail change only through the self-service routes, which ask for your current password"
+    )]
+    UseSelfService,
+    /// Too many password attempts from this client or against this account; retry later.
+    #[error("too many attempts; retry later")]
+    RateLimited {
+        /// Time until the next attempt is admitted.
+        retry_after: Duration,
+    },
     /// No such user.
     #[error("user not found")]
     NotFound,
@@ -184,6 +196,8 @@ impl DomainError {
             Self::PermissionDenied => "PERMISSION_DENIED",
             Self::SelfActionForbidden => "SELF_ACTION_FORBIDDEN",
             Self::LastAdmin => "LAST_ADMIN",
+            Self::UseSelfService => "USE_SELF_SERVICE_ROUTE",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::NotFound => "NOT_FOUND",
             Self::StoreUnavailable(_) => "STORE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
@@ -197,6 +211,7 @@ impl From<crate::ports::RepoError> for DomainError {
         match e {
             RepoError::Conflict(field) => Self::Conflict(field),
             RepoError::NotFound => Self::NotFound,
+            RepoError::LastAdmin => Self::LastAdmin,
             RepoError::VersionMismatch => Self::VersionConflict,
             RepoError::Unavailable(m) => Self::StoreUnavailable(m),
             RepoError::Other(m) => Self::Internal(m),

@@ -4,8 +4,11 @@ use std::time::Duration;
 
 use zxcvbn::matching::patterns::MatchPattern;
 
+use time::OffsetDateTime;
+
 use crate::error::PolicyViolation;
 use crate::model::{Email, Login, PlainPassword};
+use crate::ports::Attempt;
 
 /// The password policy of rule 3; every check can be tuned or turned off by configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,6 +130,63 @@ pub struct LockoutPolicy {
     pub max_failures: u32,
     /// How long a lock lasts.
     pub lock_duration: Duration,
+}
+
+/// What the lockout policy makes of a reserved login attempt (see
+/// `UserRepository::reserve_login_attempt`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptVerdict {
+    /// Verify the password; the attempt is number `number` since the last success or lock.
+    Verify {
+        /// Its place in the run of attempts.
+        number: u32,
+    },
+    /// Refuse without verifying: the account is locked for that long still.
+    Refuse {
+        /// Time until the lock ends.
+        retry_after: Duration,
+    },
+    /// Refuse without verifying, and lock the account now: as many attempts as the policy
+    /// allows are already counted and none locked it (they are in flight, or their process
+    /// died and would otherwise hold the count forever).
+    LockNow,
+}
+
+impl LockoutPolicy {
+    /// How many attempts may be verified between two successes or locks: the store
+    /// admits no more, so parallel guesses cannot outnumber the policy.
+    pub fn attempt_limit(&self) -> u32 {
+        self.max_failures.max(1)
+    }
+
+    /// The verdict on the store's answer to a reservation made at `now`.
+    pub fn judge(&self, attempt: Attempt, now: OffsetDateTime) -> AttemptVerdict {
+        match attempt {
+            Attempt::Admitted { number } => AttemptVerdict::Verify { number },
+            Attempt::Locked { until } => AttemptVerdict::Refuse {
+                retry_after: Self::remaining(until, now),
+            },
+            Attempt::Saturated => AttemptVerdict::LockNow,
+        }
+    }
+
+    /// After a wrong password on attempt `number`: until when the account locks, if it does.
+    pub fn after_failure(&self, number: u32, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        (number >= self.attempt_limit()).then(|| self.lock_until(now))
+    }
+
+    /// The end of a lock that starts at `now`.
+    pub fn lock_until(&self, now: OffsetDateTime) -> OffsetDateTime {
+        now + self.lock_duration
+    }
+
+    /// How long a lock ending at `until` still lasts at `now` (at least a second, so that
+    /// a `Retry-After` is never zero).
+    pub fn remaining(until: OffsetDateTime, now: OffsetDateTime) -> Duration {
+        Duration::try_from(until - now)
+            .unwrap_or(Duration::ZERO)
+            .max(Duration::from_secs(1))
+    }
 }
 
 impl Default for LockoutPolicy {

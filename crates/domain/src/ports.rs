@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::error::UniqueField;
 use crate::model::{
     AuditEvent, AuditFilter, AuditRecord, Email, Login, PasswordHash, PlainPassword, Role, User,
-    UserId,
+    UserId, fold,
 };
 
 /// Failure reported by a `UserRepository`.
@@ -25,6 +25,9 @@ pub enum RepoError {
     /// The stored version differs from the expected one.
     #[error("stale version")]
     VersionMismatch,
+    /// The write would leave no active ADMIN (rule 8).
+    #[error("the last active administrator cannot be removed")]
+    LastAdmin,
     /// The store cannot be reached or timed out.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -42,20 +45,21 @@ impl SearchText {
     /// Longest accepted search text, in characters.
     pub const MAX_LEN: usize = 100;
 
-    /// Normalises a search (trimmed, case-folded); `None` when empty or too long.
+    /// Normalises a search (trimmed, folded like logins: [`fold`]); `None` when empty or
+    /// too long.
     pub fn new(raw: &str) -> Option<Self> {
         let q = raw.trim();
-        (!q.is_empty() && q.chars().count() <= Self::MAX_LEN).then(|| Self(q.to_lowercase()))
+        (!q.is_empty() && q.chars().count() <= Self::MAX_LEN).then(|| Self(fold(q)))
     }
 
-    /// The case-folded text.
+    /// The folded text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The words of a full name as the search sees them (case-folded, split on whitespace).
+    /// The words of a full name as the search sees them (folded, split on whitespace).
     pub fn name_words(full_name: &str) -> impl Iterator<Item = String> + '_ {
-        full_name.split_whitespace().map(str::to_lowercase)
+        full_name.split_whitespace().map(fold)
     }
 
     /// The distinct strings of `user` a search matches a prefix of (case-folded login,
@@ -91,6 +95,18 @@ pub struct UserFilter {
 }
 
 impl UserFilter {
+    /// The active ADMINs: role ADMIN, active and not blocked. The one definition of the
+    /// users rule 8 keeps at least one of ([`User::is_active_admin`] is this filter).
+    pub fn active_admins() -> Self {
+        let (role, active, blocked) = User::ACTIVE_ADMIN;
+        Self {
+            q: None,
+            role: Some(role),
+            active: Some(active),
+            blocked: Some(blocked),
+        }
+    }
+
     /// Whether `user` passes every filter; the reference semantics every store must reproduce.
     pub fn matches(&self, user: &User) -> bool {
         self.q.as_ref().is_none_or(|q| q.matches(user))
@@ -118,75 +134,155 @@ pub struct Page<T> {
     pub total: u64,
 }
 
+/// A replacement of one stored user, with what the store applies in the same atomic unit.
+#[derive(Clone, Debug)]
+pub struct Update {
+    /// The user as it must be stored (its `version` already incremented by the caller).
+    pub user: User,
+    /// The version the caller read; the write happens only if it is still the stored one.
+    pub expected_version: u64,
+    /// Also clears the lockout (`failed_logins`, `locked_until`): an administrator's
+    /// unblock or password reset (rule 9). Otherwise the bookkeeping is left as stored.
+    pub clear_lockout: bool,
+    /// Audit events of the change, appended to the trail atomically with it.
+    pub events: Vec<AuditRecord>,
+}
+
+impl Update {
+    /// A replacement of `user` guarded by `expected_version`, leaving the lockout as stored
+    /// and recording nothing: what a best-effort write (a re-hash) or a test needs.
+    pub fn new(user: &User, expected_version: u64) -> Self {
+        Self {
+            user: user.clone(),
+            expected_version,
+            clear_lockout: false,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// What the store answers when a login attempt asks to be verified (rule 9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// The attempt was counted as number `number` since the last success or lock: it may
+    /// verify the password.
+    Admitted {
+        /// 1 for the first attempt after a success or a lock.
+        number: u32,
+    },
+    /// The account is locked until then; nothing was counted.
+    Locked {
+        /// End of the lock.
+        until: OffsetDateTime,
+    },
+    /// As many attempts as the limit were already counted and none of them has locked
+    /// the account yet (they are still being verified, or their process died): nothing
+    /// was counted.
+    Saturated,
+}
+
 /// Persistence of users.
 ///
 /// Stores keep the login-bookkeeping fields (`failed_logins`, `locked_until`,
-/// `last_login_at`) under their own atomic methods: `update` never writes them, so an
-/// administrative update can never erase a concurrent failed-login increment.
+/// `last_login_at`) under their own atomic methods: `update` never writes them (unless
+/// asked to clear the lockout), so an administrative update can never erase a concurrent
+/// failed-login count.
+///
+/// Every write that takes `events` appends them to the store's [`AuditLog`] in the same
+/// atomic unit as the change: both happen or neither does. A store without transactions
+/// keeps them with the change (an outbox) and moves them to the trail right after.
+///
+/// Two invariants span users and are checked by the store atomically with the write that
+/// could break them: uniqueness of logins and e-mails (rule 1), and "at least one active
+/// ADMIN" (rule 8, [`UserFilter::active_admins`]).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait UserRepository: Send + Sync {
-    /// Stores a new user.
+    /// Stores a new user, with the events of its creation.
     ///
     /// # Errors
-    /// MUST return `Conflict(Login)` when another user has the same login ignoring case, and
-    /// `Conflict(Email)` when another user has the same e-mail ignoring case, checked
-    /// atomically with the write (two concurrent inserts of one login: exactly one succeeds).
-    /// Any number of users may have no e-mail.
-    async fn insert(&self, user: &User) -> Result<(), RepoError>;
+    /// MUST return `Conflict(Login)` when another user has the same login key
+    /// ([`Login::key`]) or the same confusable skeleton ([`Login::skeleton`]), and
+    /// `Conflict(Email)` when another user has the same e-mail key ([`Email::key`]),
+    /// checked atomically with the write (two concurrent inserts of one login: exactly one
+    /// succeeds). Any number of users may have no e-mail.
+    async fn insert(&self, user: &User, events: &[AuditRecord]) -> Result<(), RepoError>;
 
     /// The user with that id, if any.
     async fn get(&self, id: UserId) -> Result<Option<User>, RepoError>;
 
-    /// The user whose login equals `login` ignoring case, if any.
+    /// The user whose login key equals `login`'s, if any.
     async fn find_by_login(&self, login: &Login) -> Result<Option<User>, RepoError>;
 
-    /// The user whose e-mail equals `email` ignoring case, if any.
+    /// The user whose e-mail key equals `email`'s, if any.
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
 
-    /// Replaces the stored user `user.id` by `user` (whose `version` the caller already
-    /// incremented), leaving the login-bookkeeping fields as stored.
+    /// Replaces the stored user `update.user.id` by `update.user`, leaving the
+    /// login-bookkeeping fields as stored unless `clear_lockout`.
     ///
     /// # Errors
     /// MUST return `NotFound` when no user has that id, `VersionMismatch` when the stored
-    /// version is not `expected_version`, and `Conflict(field)` when the new login or
-    /// e-mail belongs to another user ignoring case.
-    async fn update(&self, user: &User, expected_version: u64) -> Result<(), RepoError>;
+    /// version is not `expected_version`, `Conflict(field)` when the new login (key or
+    /// skeleton) or e-mail belongs to another user, and `LastAdmin` when the stored user is
+    /// an active ADMIN, the new one is not, and no other stored user is one: all checked
+    /// atomically with the write. Nothing is written, and no event appended, on an error.
+    async fn update(&self, update: &Update) -> Result<(), RepoError>;
 
-    /// Deletes a user.
+    /// Deletes a user, with the events of its deletion.
     ///
     /// # Errors
-    /// MUST return `NotFound` when no user has that id.
-    async fn delete(&self, id: UserId) -> Result<(), RepoError>;
+    /// MUST return `NotFound` when no user has that id, and `LastAdmin` when it is the
+    /// only active ADMIN, checked atomically with the deletion.
+    async fn delete(&self, id: UserId, events: &[AuditRecord]) -> Result<(), RepoError>;
 
     /// Users matching `filter`, ordered by `created_at` then id, windowed by `page`, with
-    /// the total number of matches.
+    /// the total number of matches (a `limit` of 0 only counts).
     async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, RepoError>;
 
-    /// Number of users with role ADMIN that are active and not blocked.
-    async fn count_active_admins(&self) -> Result<u64, RepoError>;
-
-    /// Atomically adds one to `failed_logins` and returns the new count.
+    /// Counts a login attempt before its password is verified, so that no more attempts
+    /// are verified than the lockout allows: when the account is not locked at `now` and
+    /// fewer than `limit` attempts are counted, adds one to `failed_logins` (the attempt
+    /// counts as a failure until it proves a success) and answers `Admitted` with the new
+    /// count; otherwise answers `Locked` or `Saturated` and changes nothing.
     ///
     /// # Errors
-    /// MUST return `NotFound` when no user has that id. Concurrent calls MUST never lose an increment.
-    async fn record_failed_login(&self, id: UserId) -> Result<u32, RepoError>;
-
-    /// Sets `locked_until` and resets `failed_logins` to zero.
-    ///
-    /// # Errors
-    /// MUST return `NotFound` when no user has that id.
-    async fn lock(&self, id: UserId, until: OffsetDateTime) -> Result<(), RepoError>;
-
-    /// Clears `failed_logins` and `locked_until`, and sets `last_login_at` when given.
-    ///
-    /// # Errors
-    /// MUST return `NotFound` when no user has that id.
-    async fn clear_failures(
+    /// MUST return `NotFound` when no user has that id. Concurrent calls MUST never lose a
+    /// count nor admit more than `limit` attempts between two successes or locks.
+    async fn reserve_login_attempt(
         &self,
         id: UserId,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Attempt, RepoError>;
+
+    /// Records a verified password (a login, or the confirmation of a self-service
+    /// change): unless the account is locked at `now`, resets `failed_logins`, sets
+    /// `last_login_at` when given, and appends `events`, answering `None`; when it is
+    /// locked, changes nothing and answers the end of the lock. A success never clears a lock.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when no user has that id.
+    async fn record_success(
+        &self,
+        id: UserId,
+        now: OffsetDateTime,
         last_login_at: Option<OffsetDateTime>,
-    ) -> Result<(), RepoError>;
+        events: &[AuditRecord],
+    ) -> Result<Option<OffsetDateTime>, RepoError>;
+
+    /// Locks the account until `until` and resets `failed_logins`, appending `events`,
+    /// unless it is already locked at `now`: then changes nothing. Answers whether it
+    /// locked.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when no user has that id.
+    async fn lock(
+        &self,
+        id: UserId,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+        events: &[AuditRecord],
+    ) -> Result<bool, RepoError>;
 
     /// Checks that the store answers (readiness).
     async fn ping(&self) -> Result<(), RepoError>;
@@ -274,6 +370,36 @@ pub trait SecretGenerator: Send + Sync {
     /// A temporary password with at least 128 bits of entropy that satisfies the default
     /// password policy (rule 13).
     fn temporary_password(&self) -> PlainPassword;
+}
+
+/// What a password attempt is counted against by the [`RateLimiter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LimitScope {
+    /// The client (its address, as the transport adapter groups it).
+    Client,
+    /// The account the password is for (an id, or the identifier a login names).
+    Account,
+}
+
+/// Budgets of password attempts: every use case that verifies or sets a password asks
+/// before it hashes anything, per client and per account.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one attempt of `key` in `scope`; `Err` with the wait when over its budget.
+    ///
+    /// # Errors
+    /// The time until the key's next attempt is admitted.
+    fn check(&self, scope: LimitScope, key: &str) -> Result<(), std::time::Duration>;
+}
+
+/// A [`RateLimiter`] that admits everything: the command line, and rate limiting turned off.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unlimited;
+
+impl RateLimiter for Unlimited {
+    fn check(&self, _: LimitScope, _: &str) -> Result<(), std::time::Duration> {
+        Ok(())
+    }
 }
 
 /// The system clock, at millisecond precision (what every store keeps, so a user reads back
@@ -365,6 +491,7 @@ mod search_tests {
             locked_until: None,
             token_version: 0,
             last_login_at: None,
+            last_block_request: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,
             version: 1,

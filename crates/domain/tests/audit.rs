@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use domain::model::{AuditEvent, AuditFilter, AuditKind, RequestContext, Role};
+use domain::model::{AuditEvent, AuditFilter, AuditKind, Reason, RequestContext, Role};
 use domain::ports::{AuditLog, PageRequest};
 use domain::service::{ProfileUpdate, UserUpdate};
 use support::*;
@@ -132,11 +132,17 @@ async fn administration_is_recorded_with_role_changes_and_refusals() {
         .await
         .unwrap();
     w.service
-        .set_blocked(&w.admin, target.id, None, Some("fraude présumée"))
+        .set_blocked(
+            &w.admin,
+            target.id,
+            None,
+            Some(&Reason::parse("fraude présumée").unwrap()),
+            None,
+        )
         .await
         .unwrap();
     w.service
-        .set_blocked(&w.admin, target.id, None, None)
+        .set_blocked(&w.admin, target.id, None, None, None)
         .await
         .unwrap();
     w.service

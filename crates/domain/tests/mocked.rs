@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use adapters_memory::InMemoryUserRepository;
-use domain::model::{FullName, Login, PasswordHash, PlainPassword, Role, User, UserId};
+use domain::model::{AuditKind, FullName, Login, PasswordHash, PlainPassword, Role, User, UserId};
 use domain::ports::{
     AuditLog, MockAuditLog, MockClock, MockIdGenerator, MockPasswordHasher, MockSecretGenerator,
     MockUserRepository, RepoError,
@@ -35,6 +35,7 @@ fn with_audit(
             clock: Arc::new(clock),
             ids: Arc::new(MockIdGenerator::new()),
             secrets: Arc::new(MockSecretGenerator::new()),
+            limiter: Arc::new(domain::ports::Unlimited),
         },
         ServiceConfig::default(),
     )
@@ -107,6 +108,7 @@ fn stored_user(version: u64) -> User {
         locked_until: None,
         token_version: 3,
         last_login_at: None,
+        last_block_request: None,
         created_at: t,
         updated_at: t,
         version,
@@ -122,19 +124,19 @@ async fn a_concurrent_write_makes_the_use_case_start_again_from_fresh_data() {
         .in_sequence(&mut seq)
         .returning(|_| Ok(Some(stored_user(7))));
     repo.expect_update()
-        .withf(|u, expected| *expected == 7 && u.version == 8)
+        .withf(|u| u.expected_version == 7 && u.user.version == 8)
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Err(RepoError::VersionMismatch));
+        .returning(|_| Err(RepoError::VersionMismatch));
     repo.expect_get()
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| Ok(Some(stored_user(8))));
     repo.expect_update()
-        .withf(|u, expected| *expected == 8 && u.version == 9 && u.token_version == 4)
+        .withf(|u| u.expected_version == 8 && u.user.version == 9 && u.user.token_version == 4)
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
+        .returning(|_| Ok(()));
     let actor = stored_user(7).as_actor();
     service(repo, MockPasswordHasher::new())
         .logout(&actor)
@@ -142,19 +144,41 @@ async fn a_concurrent_write_makes_the_use_case_start_again_from_fresh_data() {
         .unwrap();
 }
 
-/// A logout that took effect but whose event could not be written is not acknowledged; a
-/// call that failed keeps its own error.
+/// A change's event travels in its write, so the store applies both or neither: the
+/// logout's update carries its one event, and the trail is not written beside it. When the
+/// write fails (the store goes down mid-request), nothing changed, and only the refusal is
+/// recorded; a call that failed keeps its own error even when that record fails too.
 #[tokio::test]
-async fn a_call_is_not_acknowledged_without_its_event() {
+async fn a_change_and_its_event_are_one_write() {
     let mut repo = MockUserRepository::new();
     repo.expect_get().returning(|_| Ok(Some(stored_user(7))));
-    repo.expect_update().times(1).returning(|_, _| Ok(()));
+    repo.expect_update()
+        .withf(|u| {
+            u.events.len() == 1
+                && u.events[0].kind == AuditKind::Logout
+                && u.events[0].failure.is_none()
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    let mut audit = MockAuditLog::new();
+    audit.expect_append().times(0);
+    let actor = stored_user(7).as_actor();
+    with_audit(repo, MockPasswordHasher::new(), audit)
+        .logout(&actor)
+        .await
+        .unwrap();
+
+    let mut repo = MockUserRepository::new();
+    repo.expect_get().returning(|_| Ok(Some(stored_user(7))));
+    repo.expect_update()
+        .times(1)
+        .returning(|_| Err(RepoError::Unavailable("store down".into())));
     let mut audit = MockAuditLog::new();
     audit
         .expect_append()
+        .withf(|record| record.failure.as_deref() == Some("STORE_UNAVAILABLE"))
         .times(1)
         .returning(|_| Err(RepoError::Unavailable("audit down".into())));
-    let actor = stored_user(7).as_actor();
     let err = with_audit(repo, MockPasswordHasher::new(), audit)
         .logout(&actor)
         .await

@@ -11,7 +11,7 @@ use std::time::Duration;
 use domain::DomainError;
 use domain::error::{PolicyViolation, UniqueField};
 use domain::model::{Actor, Permission, Role};
-use domain::ports::{PageRequest, UserFilter, UserRepository};
+use domain::ports::{PageRequest, Update, UserFilter, UserRepository};
 use domain::service::{NewUser, ProfileUpdate, Registration, ServiceConfig, UserUpdate};
 use support::*;
 use uuid::Uuid;
@@ -326,7 +326,7 @@ async fn rule6_blocked_account_cannot_log_in_and_its_tokens_stop() {
     let ver = w.stored(user.id).await.token_version;
     w.service.authenticate(user.id, ver).await.unwrap();
     w.service
-        .set_blocked(&w.admin, user.id, Some(true), None)
+        .set_blocked(&w.admin, user.id, Some(true), None, None)
         .await
         .unwrap();
 
@@ -390,12 +390,12 @@ async fn rule7_every_revoking_action_bumps_token_version() {
     };
 
     w.service
-        .set_blocked(&w.admin, user.id, Some(true), None)
+        .set_blocked(&w.admin, user.id, Some(true), None, None)
         .await
         .unwrap();
     bumped(&mut last, w.stored(user.id).await.token_version, "block");
     w.service
-        .set_blocked(&w.admin, user.id, Some(false), None)
+        .set_blocked(&w.admin, user.id, Some(false), None, None)
         .await
         .unwrap();
     last = w.stored(user.id).await.token_version;
@@ -506,7 +506,7 @@ async fn rule8_only_an_admin_modifies_blocks_resets_or_deletes_an_admin() {
     assert_eq!(err.code(), "PERMISSION_DENIED");
     let err = w
         .service
-        .set_blocked(&director, other_admin.id, Some(true), None)
+        .set_blocked(&director, other_admin.id, Some(true), None, None)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "PERMISSION_DENIED");
@@ -516,7 +516,7 @@ async fn rule8_only_an_admin_modifies_blocks_resets_or_deletes_an_admin() {
         .await
         .unwrap();
     w.service
-        .set_blocked(&w.admin, other_admin.id, Some(true), None)
+        .set_blocked(&w.admin, other_admin.id, Some(true), None, None)
         .await
         .unwrap();
     w.service
@@ -530,7 +530,7 @@ async fn rule8_nobody_blocks_or_deletes_themselves_through_admin_routes() {
     let w = World::new().await;
     let err = w
         .service
-        .set_blocked(&w.admin, w.admin.id, Some(true), None)
+        .set_blocked(&w.admin, w.admin.id, Some(true), None, None)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "SELF_ACTION_FORBIDDEN");
@@ -598,13 +598,13 @@ async fn rule8_last_active_admin_cannot_be_blocked_or_deleted_by_a_stale_admin()
     let w = World::new().await;
     let b = w.user("admin-b", Role::Admin).await;
     w.service
-        .set_blocked(&w.admin, b.id, Some(true), None)
+        .set_blocked(&w.admin, b.id, Some(true), None, None)
         .await
         .unwrap();
     let stale_b = Actor { ..b };
     let err = w
         .service
-        .set_blocked(&stale_b, w.admin.id, Some(true), None)
+        .set_blocked(&stale_b, w.admin.id, Some(true), None, None)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "LAST_ADMIN");
@@ -696,7 +696,7 @@ async fn rule9_unblock_and_reset_clear_the_lock() {
         w.service.login("agent", &pw("wrong")).await.unwrap_err();
     }
     w.service
-        .set_blocked(&w.admin, user.id, Some(false), None)
+        .set_blocked(&w.admin, user.id, Some(false), None, None)
         .await
         .unwrap();
     w.service.login("agent", &pw(GOOD)).await.unwrap();
@@ -767,7 +767,7 @@ async fn rule10_blocked_state_is_hidden_behind_a_wrong_password() {
     let w = World::new().await;
     let user = w.user("agent", Role::Taxateur).await;
     w.service
-        .set_blocked(&w.admin, user.id, Some(true), None)
+        .set_blocked(&w.admin, user.id, Some(true), None, None)
         .await
         .unwrap();
     assert_eq!(
@@ -803,7 +803,10 @@ async fn rule11_outdated_hash_is_upgraded_at_login() {
     let mut legacy = w.stored(user.id).await;
     legacy.password_hash = domain::model::PasswordHash::new(format!("legacy${GOOD}"));
     legacy.version += 1;
-    w.repo.update(&legacy, legacy.version - 1).await.unwrap();
+    w.repo
+        .update(&Update::new(&legacy, legacy.version - 1))
+        .await
+        .unwrap();
 
     w.service.login("agent", &pw(GOOD)).await.unwrap();
     let stored = w.stored(user.id).await;
@@ -948,7 +951,7 @@ async fn permission_matrix_is_enforced_by_every_admin_use_case() {
             (
                 Permission::UsersBlock,
                 w.service
-                    .set_blocked(&actor, target.id, Some(false), None)
+                    .set_blocked(&actor, target.id, Some(false), None, None)
                     .await
                     .err(),
             ),

@@ -57,6 +57,7 @@ pub fn sample_user(login: &str, email: Option<&str>) -> User {
         locked_until: None,
         token_version: 0,
         last_login_at: None,
+        last_block_request: None,
         created_at,
         updated_at: created_at + Duration::milliseconds(123),
         version: 1,

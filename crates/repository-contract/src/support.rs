@@ -28,7 +28,7 @@ pub(crate) fn page(offset: u64, limit: u32) -> PageRequest {
 /// Inserts every user, failing the case on the first refusal.
 pub(crate) async fn insert_all<R: UserRepository + ?Sized>(repo: &R, users: &[User]) {
     for user in users {
-        repo.insert(user)
+        repo.insert(user, &[])
             .await
             .unwrap_or_else(|e| panic!("insert of {:?} failed: {e}", user.login));
     }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use domain::error::FieldError;
 use domain::model::{
-    Address, AuditEvent, Email, FullName, Grade, Login, Phone, PlainPassword, Role, Sex, User,
+    Address, AuditEvent, Email, FullName, Grade, Login, Phone, PlainPassword, Reason, Role, Sex,
+    User,
 };
 use domain::ports::{Page, PageRequest, UserFilter};
 use domain::service::{NewUser, UserUpdate};
@@ -540,9 +541,6 @@ impl UpdateIn {
     }
 }
 
-/// Longest accepted `motif` of a block, in characters.
-const MAX_MOTIF_LEN: usize = 500;
-
 /// `POST /utilisateurs/{id}/bloquer` body (the body itself is optional: without it the
 /// block status toggles).
 #[derive(Debug, Deserialize)]
@@ -554,32 +552,23 @@ pub struct BloquerIn {
 
 /// A validated block request.
 #[derive(Debug)]
-pub struct BlockRequest {
+pub struct BlockOrder {
     /// The status asked for.
     pub blocked: bool,
-    /// Why, for the audit log; the domain does not store it.
-    pub motif: Option<String>,
+    /// Why, for the audit trail.
+    pub motif: Option<Reason>,
 }
 
 impl BloquerIn {
-    pub fn try_into_domain(self) -> Result<BlockRequest> {
+    pub fn try_into_domain(self) -> Result<BlockOrder> {
         let mut f = Fields::default();
+        // An empty motif is no motif.
         let motif = self
             .motif
-            .map(|m| m.trim().to_owned())
-            .filter(|m| !m.is_empty());
-        if motif
-            .as_deref()
-            .is_some_and(|m| m.chars().count() > MAX_MOTIF_LEN || m.chars().any(char::is_control))
-        {
-            f.push(FieldError::new(
-                "motif",
-                "MOTIF_INVALID",
-                "motif must be at most 500 printable characters",
-            ));
-        }
+            .filter(|m| !m.trim().is_empty())
+            .and_then(|m| f.take(Reason::parse(&m), "motif"));
         f.finish()?;
-        Ok(BlockRequest {
+        Ok(BlockOrder {
             blocked: self.bloque,
             motif,
         })

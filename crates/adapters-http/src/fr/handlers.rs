@@ -5,7 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use domain::DomainError;
-use domain::model::{User, UserId};
+use domain::error::FieldError;
+use domain::model::{IdempotencyKey, User, UserId};
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
@@ -18,13 +19,10 @@ use crate::dialect::Fr;
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Users};
 use crate::state::AppState;
-use crate::throttle::Limited;
 
 type Result<T> = std::result::Result<T, ApiError<Fr>>;
 type Auth = Authenticated<Fr>;
 type Json<T> = body::Json<T, Fr>;
-/// Rate limited per client (the routes that check or set a password).
-type Limit = Limited<Fr>;
 
 fn internal(e: impl std::fmt::Display) -> ApiError<Fr> {
     ApiError::from(DomainError::Internal(e.to_string()))
@@ -78,7 +76,6 @@ async fn optional_json<T: DeserializeOwned>(
 
 /// `POST /auth/login`.
 pub async fn login(
-    _: Limit,
     state: web::Data<AppState>,
     users: Users,
     body: Json<LoginIn>,
@@ -147,7 +144,8 @@ pub async fn update_user(
     Ok(HttpResponse::Ok().json(success(UtilisateurData::from(&user))))
 }
 
-/// `POST /utilisateurs/{id}/bloquer`: `{bloque, motif?}`, or no body to toggle.
+/// `POST /utilisateurs/{id}/bloquer`: `{bloque, motif?}`, or no body to toggle. With an
+/// `Idempotency-Key` header, a repeated request (a client's retry) changes nothing more.
 pub async fn set_blocked(
     users: Users,
     auth: Auth,
@@ -156,6 +154,7 @@ pub async fn set_blocked(
     payload: web::Payload,
 ) -> Result<HttpResponse> {
     let id = user_id(&id)?;
+    let key = idempotency_key(&req)?;
     let request = optional_json::<BloquerIn>(&req, payload)
         .await?
         .map(BloquerIn::try_into_domain)
@@ -166,16 +165,32 @@ pub async fn set_blocked(
             &actor,
             id,
             request.as_ref().map(|r| r.blocked),
-            request.as_ref().and_then(|r| r.motif.as_deref()),
+            request.as_ref().and_then(|r| r.motif.as_ref()),
+            key.as_ref(),
         )
         .await?;
     Ok(HttpResponse::Ok().json(success(UtilisateurData::from(&user))))
 }
 
+/// The `Idempotency-Key` header, when sent.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid = |e: FieldError| ApiError::from(DomainError::Validation(vec![e]));
+    let text = value.to_str().map_err(|_| {
+        invalid(FieldError::new(
+            "idempotency_key",
+            "IDEMPOTENCY_KEY_INVALID",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        ))
+    })?;
+    IdempotencyKey::parse(text).map(Some).map_err(invalid)
+}
+
 /// `POST /utilisateurs/{id}/reset-password`: `{nouveauMotDePasse}`, or no body to get a
 /// generated temporary password, shown once.
 pub async fn reset_password(
-    _: Limit,
     users: Users,
     auth: Auth,
     id: web::Path<String>,
@@ -196,7 +211,6 @@ pub async fn reset_password(
 
 /// `POST /utilisateurs/change-password`: older tokens are revoked, so a fresh one is returned.
 pub async fn change_password(
-    _: Limit,
     state: web::Data<AppState>,
     users: Users,
     auth: Auth,

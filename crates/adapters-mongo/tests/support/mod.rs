@@ -10,7 +10,9 @@
 use adapters_mongo::{MongoOptions, MongoUserRepository};
 use async_trait::async_trait;
 use domain::model::{AuditEvent, AuditFilter, AuditRecord, Email, Login, User, UserId};
-use domain::ports::{AuditLog, Page, PageRequest, RepoError, UserFilter, UserRepository};
+use domain::ports::{
+    Attempt, AuditLog, Page, PageRequest, RepoError, Update, UserFilter, UserRepository,
+};
 use mongodb::Database;
 use time::OffsetDateTime;
 
@@ -138,8 +140,8 @@ impl AuditLog for TestRepo {
 
 #[async_trait]
 impl UserRepository for TestRepo {
-    async fn insert(&self, user: &User) -> Result<(), RepoError> {
-        self.repo.insert(user).await
+    async fn insert(&self, user: &User, events: &[AuditRecord]) -> Result<(), RepoError> {
+        self.repo.insert(user, events).await
     }
     async fn get(&self, id: UserId) -> Result<Option<User>, RepoError> {
         self.repo.get(id).await
@@ -150,30 +152,42 @@ impl UserRepository for TestRepo {
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
         self.repo.find_by_email(email).await
     }
-    async fn update(&self, user: &User, expected_version: u64) -> Result<(), RepoError> {
-        self.repo.update(user, expected_version).await
+    async fn update(&self, update: &Update) -> Result<(), RepoError> {
+        self.repo.update(update).await
     }
-    async fn delete(&self, id: UserId) -> Result<(), RepoError> {
-        self.repo.delete(id).await
+    async fn delete(&self, id: UserId, events: &[AuditRecord]) -> Result<(), RepoError> {
+        self.repo.delete(id, events).await
     }
     async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, RepoError> {
         self.repo.list(filter, page).await
     }
-    async fn count_active_admins(&self) -> Result<u64, RepoError> {
-        self.repo.count_active_admins().await
-    }
-    async fn record_failed_login(&self, id: UserId) -> Result<u32, RepoError> {
-        self.repo.record_failed_login(id).await
-    }
-    async fn lock(&self, id: UserId, until: OffsetDateTime) -> Result<(), RepoError> {
-        self.repo.lock(id, until).await
-    }
-    async fn clear_failures(
+    async fn reserve_login_attempt(
         &self,
         id: UserId,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Attempt, RepoError> {
+        self.repo.reserve_login_attempt(id, now, limit).await
+    }
+    async fn record_success(
+        &self,
+        id: UserId,
+        now: OffsetDateTime,
         last_login_at: Option<OffsetDateTime>,
-    ) -> Result<(), RepoError> {
-        self.repo.clear_failures(id, last_login_at).await
+        events: &[AuditRecord],
+    ) -> Result<Option<OffsetDateTime>, RepoError> {
+        self.repo
+            .record_success(id, now, last_login_at, events)
+            .await
+    }
+    async fn lock(
+        &self,
+        id: UserId,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+        events: &[AuditRecord],
+    ) -> Result<bool, RepoError> {
+        self.repo.lock(id, until, now, events).await
     }
     async fn ping(&self) -> Result<(), RepoError> {
         self.repo.ping().await

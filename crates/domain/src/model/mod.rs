@@ -7,7 +7,8 @@ mod values;
 
 pub use audit::{AuditEvent, AuditFilter, AuditKind, AuditRecord, RequestContext};
 pub use role::{Permission, Role};
-pub use user::{Actor, User, check_links};
+pub use user::{Actor, BlockRequest, User, check_links, identity_collisions};
 pub use values::{
-    Address, Email, FullName, Grade, Login, PasswordHash, Phone, PlainPassword, Sex, UserId,
+    Address, Email, FullName, Grade, IdempotencyKey, Login, PasswordHash, Phone, PlainPassword,
+    Reason, Sex, UserId, fold, is_invisible,
 };

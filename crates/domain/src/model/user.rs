@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::role::{Permission, Role};
-use super::values::{Address, Email, FullName, Grade, Login, PasswordHash, Phone, Sex, UserId};
+use super::values::{
+    Address, Email, FullName, Grade, IdempotencyKey, Login, PasswordHash, Phone, Sex, UserId,
+};
 use crate::error::DomainError;
 
 /// A person who uses the system.
@@ -53,12 +55,23 @@ pub struct User {
     pub token_version: u64,
     /// Last successful login.
     pub last_login_at: Option<OffsetDateTime>,
+    /// The last block or unblock asked with an idempotency key: asked again, it changes nothing.
+    pub last_block_request: Option<BlockRequest>,
     /// Creation time (UTC).
     pub created_at: OffsetDateTime,
     /// Last update time (UTC).
     pub updated_at: OffsetDateTime,
     /// Optimistic-concurrency version, incremented by every update.
     pub version: u64,
+}
+
+/// A block or unblock request made with an idempotency key, and the state it asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockRequest {
+    /// The client's key.
+    pub key: IdempotencyKey,
+    /// The state it set.
+    pub blocked: bool,
 }
 
 /// Checks rule 2: a user is an agent or a taxpayer, never both.
@@ -92,9 +105,18 @@ impl User {
         }
     }
 
+    /// Role, `active` and `blocked` of an active ADMIN, the users rule 8 keeps at least one
+    /// of: the one definition, which `UserFilter::active_admins` states as a filter.
+    pub const ACTIVE_ADMIN: (Role, bool, bool) = (Role::Admin, true, false);
+
     /// Whether this user counts towards the "last active ADMIN" protection (rule 8).
     pub fn is_active_admin(&self) -> bool {
-        self.role.is_admin() && self.active && !self.blocked
+        (self.role, self.active, self.blocked) == Self::ACTIVE_ADMIN
+    }
+
+    /// Whether failed logins are counted or a lock is set (what an unblock or a reset clears).
+    pub fn has_lockout(&self) -> bool {
+        self.failed_logins > 0 || self.locked_until.is_some()
     }
 
     /// Revokes every token issued so far (rule 7).
@@ -216,4 +238,45 @@ impl Actor {
             Ok(())
         }
     }
+}
+
+/// The groups of accounts that share a login key, a login skeleton or an e-mail key, each
+/// as one readable line (ids, logins, e-mails): what a store's migration to new keys
+/// reports instead of merging accounts. Empty when every account keeps keys of its own.
+pub fn identity_collisions<'a>(
+    users: impl IntoIterator<Item = (UserId, &'a Login, Option<&'a Email>)>,
+) -> Vec<String> {
+    use std::collections::BTreeMap;
+    type Member<'a> = (UserId, &'a Login, Option<&'a Email>);
+    let mut groups: BTreeMap<(&str, String), Vec<Member<'a>>> = BTreeMap::new();
+    for member @ (_, login, email) in users {
+        groups
+            .entry(("login", login.key().to_owned()))
+            .or_default()
+            .push(member);
+        groups
+            .entry(("login skeleton", login.skeleton().to_owned()))
+            .or_default()
+            .push(member);
+        if let Some(email) = email {
+            groups
+                .entry(("e-mail", email.key().to_owned()))
+                .or_default()
+                .push(member);
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(_, members)| members.len() > 1)
+        .map(|((what, _), members)| {
+            let names: Vec<String> = members
+                .iter()
+                .map(|(id, login, email)| {
+                    let email = email.map_or("", |e| e.as_str());
+                    format!("{id} (login {:?}, e-mail {email:?})", login.as_str())
+                })
+                .collect();
+            format!("same {what}: {}", names.join(", "))
+        })
+        .collect()
 }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+use unicode_security::MixedScript;
 use uuid::Uuid;
 
 use crate::error::FieldError;
@@ -43,11 +45,68 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
-/// Login name: 3–64 characters among letters, digits, `.`, `_`, `-`, `@`, `+`; unique ignoring case.
+/// Characters that change how text reads without showing themselves: the format
+/// characters (Unicode category Cf: bidirectional controls, zero-width spaces and joiners,
+/// the byte-order mark, tags…), the line and paragraph separators, and the blank fillers
+/// that render as nothing. Refused in every free-text field: they hide content or reorder
+/// it (CVE-2021-42574, "Trojan Source").
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// The refusal of a free-text field holding an invisible character.
+fn invisible_in(field: &'static str) -> FieldError {
+    FieldError::new(
+        field,
+        "TEXT_INVISIBLE_CHARACTERS",
+        "text must not contain invisible, bidirectional or zero-width characters",
+    )
+}
+
+/// NFKC, then full case folding, then NFKC again: the key under which two spellings are
+/// one identifier ("ＡＤＭＩＮ", "Admin" and "admin"; "STRASSE" and "straße"). Logins,
+/// e-mails and the search compare in this form.
+pub fn fold(text: &str) -> String {
+    let compatible: String = text.nfkc().collect();
+    caseless::default_case_fold_str(&compatible)
+        .nfkc()
+        .collect()
+}
+
+/// Login name: 3–64 characters among letters, digits, `.`, `_`, `-`, `@`, `+`, in one
+/// script; unique by its [`key`](Login::key) and by its confusable
+/// [`skeleton`](Login::skeleton).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Login {
     value: String,
     key: String,
+    skeleton: String,
 }
 
 impl Login {
@@ -56,9 +115,26 @@ impl Login {
     /// Largest accepted length, in characters.
     pub const MAX_LEN: usize = 64;
 
-    /// Validates a login as typed by a person.
+    /// Validates a new login as typed by a person. Compatibility forms are folded first
+    /// (full-width "ａｄｍｉｎ" is "admin"), so the login is stored as NFKC.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let value = raw.trim();
+        let login = Self::recognise(raw)?;
+        // "аdmin" (Cyrillic а) beside "admin": one script per login (UTS 39 §5.1).
+        if !login.value.as_str().is_single_script() {
+            return Err(FieldError::new(
+                "login",
+                "LOGIN_MIXED_SCRIPTS",
+                "login must be written in one script",
+            ));
+        }
+        Ok(login)
+    }
+
+    /// A login that may already exist: as [`parse`](Self::parse) without the one-script
+    /// rule, which new logins meet but accounts stored before it need not. For look-ups and
+    /// for stores reading their records back.
+    pub fn recognise(raw: &str) -> Result<Self, FieldError> {
+        let value: String = raw.trim().nfkc().collect();
         let len = value.chars().count();
         if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&len) {
             return Err(FieldError::new(
@@ -75,20 +151,29 @@ impl Login {
                 "login may contain only letters, digits and . _ - @ +",
             ));
         }
+        let key = fold(&value);
+        let skeleton = unicode_security::skeleton(&key).collect();
         Ok(Self {
-            key: value.to_lowercase(),
-            value: value.to_owned(),
+            value,
+            key,
+            skeleton,
         })
     }
 
-    /// The login as chosen by its owner.
+    /// The login as chosen by its owner (NFKC).
     pub fn as_str(&self) -> &str {
         &self.value
     }
 
-    /// The case-folded form that uniqueness and look-ups use.
+    /// The folded form (NFKC, full case folding) that look-ups and search use.
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// The UTS 39 skeleton of the key: two logins that look alike ("rnartin", "martin";
+    /// "paypa1", "paypal") share it, and stores keep it unique.
+    pub fn skeleton(&self) -> &str {
+        &self.skeleton
     }
 }
 
@@ -119,7 +204,11 @@ impl Email {
     /// a dotted domain of letters, digits and hyphens, no spaces or control characters.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let invalid = || FieldError::new("email", "EMAIL_INVALID", "email is not a valid address");
-        let value = raw.trim();
+        let value: String = raw.trim().nfc().collect();
+        let value = value.as_str();
+        if value.chars().any(is_invisible) {
+            return Err(invisible_in("email"));
+        }
         if value.is_empty() || value.len() > Self::MAX_LEN || has_control(value) {
             return Err(invalid());
         }
@@ -145,17 +234,17 @@ impl Email {
             return Err(invalid());
         }
         Ok(Self {
-            key: value.to_lowercase(),
+            key: fold(value),
             value: value.to_owned(),
         })
     }
 
-    /// The address as given.
+    /// The address as given (NFC).
     pub fn as_str(&self) -> &str {
         &self.value
     }
 
-    /// The case-folded form that uniqueness and look-ups use.
+    /// The folded form (NFKC, full case folding) that uniqueness and look-ups use.
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -189,8 +278,19 @@ macro_rules! bounded_text {
             /// Largest accepted length, in characters.
             pub const MAX_LEN: usize = $max;
 
-            /// Validates the text: trimmed, 1 to `MAX_LEN` characters, no control characters.
+            /// Validates new text: trimmed, 1 to `MAX_LEN` characters, no control or
+            /// invisible characters.
             pub fn parse(raw: &str) -> Result<Self, FieldError> {
+                if raw.chars().any(is_invisible) {
+                    return Err(invisible_in($field));
+                }
+                Self::recognise(raw)
+            }
+
+            /// Text that may have been stored before invisible characters were refused:
+            /// the rules of [`parse`](Self::parse) but that one, for stores reading
+            /// their records back.
+            pub fn recognise(raw: &str) -> Result<Self, FieldError> {
                 let value = raw.trim();
                 let len = value.chars().count();
                 if len == 0 || len > Self::MAX_LEN || has_control(value) {
@@ -238,6 +338,49 @@ bounded_text!(
     "ADDRESS_INVALID",
     500
 );
+bounded_text!(
+    /// Why an account was blocked (the fr `motif`), 1–500 characters; kept in the audit trail.
+    Reason,
+    "reason",
+    "MOTIF_INVALID",
+    500
+);
+
+/// A client's idempotency key (`Idempotency-Key`): 1 to 255 visible ASCII characters. A
+/// request repeated with the same key is applied once.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Largest accepted length.
+    pub const MAX_LEN: usize = 255;
+
+    /// Validates a key as sent.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let ok =
+            (1..=Self::MAX_LEN).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic());
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(FieldError::new(
+                "idempotency_key",
+                "IDEMPOTENCY_KEY_INVALID",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            ))
+        }
+    }
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdempotencyKey({:?})", self.0)
+    }
+}
 
 /// Telephone number in E.164 form: `+`, then 7 to 15 digits, the first not 0.
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -3,12 +3,12 @@
 
 use uuid::Uuid;
 
-use super::UserService;
 use super::audit::Entry;
+use super::{Effects, UserService};
 use crate::error::DomainError;
 use crate::model::{
-    Actor, Address, AuditKind, Email, FullName, Grade, Login, Permission, Phone, PlainPassword,
-    Role, Sex, User, UserId, check_links,
+    Actor, Address, AuditKind, BlockRequest, Email, FullName, Grade, IdempotencyKey, Login,
+    Permission, Phone, PlainPassword, Reason, Role, Sex, User, UserId, check_links,
 };
 use crate::ports::{Page, PageRequest, UserFilter};
 
@@ -131,10 +131,10 @@ impl UserService {
         let result = async {
             actor.authorize(Permission::UsersCreate)?;
             actor.may_assign_role(None, new.role)?;
-            self.create(new, true).await
+            self.create(new, true, entry.clone()).await
         }
         .await;
-        self.settle_creation(entry, result).await
+        self.settle(entry, result).await
     }
 
     /// Creates an ADMIN outside any session (command line), with a first-login password change.
@@ -144,13 +144,16 @@ impl UserService {
         email: Option<Email>,
         password: PlainPassword,
     ) -> Result<User, DomainError> {
-        let full_name =
-            FullName::parse(login.as_str()).map_err(|e| DomainError::Validation(vec![e]))?;
-        let mut new = NewUser::minimal(login, password, full_name, Role::Admin);
-        new.email = email;
-        let result = self.create(new, true).await;
         let entry = Entry::new(AuditKind::UserCreated).detail("role", Role::Admin.code());
-        self.settle_creation(entry, result).await
+        let result = async {
+            let full_name =
+                FullName::parse(login.as_str()).map_err(|e| DomainError::Validation(vec![e]))?;
+            let mut new = NewUser::minimal(login, password, full_name, Role::Admin);
+            new.email = email;
+            self.create(new, true, entry.clone()).await
+        }
+        .await;
+        self.settle(entry, result).await
     }
 
     /// Creates the first ADMIN when the store has no active one; `None` when there was one.
@@ -159,25 +162,44 @@ impl UserService {
         login: Login,
         password: PlainPassword,
     ) -> Result<Option<User>, DomainError> {
-        if self.repo.count_active_admins().await? > 0 {
+        let active_admins = self
+            .repo
+            .list(
+                &UserFilter::active_admins(),
+                PageRequest {
+                    offset: 0,
+                    limit: 0,
+                },
+            )
+            .await?;
+        if active_admins.total > 0 {
             return Ok(None);
         }
         self.create_admin(login, None, password).await.map(Some)
     }
 
-    /// The one creation path: rule 2, rule 3, hashing, then an insert that enforces rule 1.
+    /// The one creation path: rule 2, rule 3, hashing, then an insert that enforces rule 1
+    /// and carries `entry`, completed with the new user as its target.
     pub(super) async fn create(
         &self,
         new: NewUser,
         must_change_password: bool,
+        entry: Entry,
     ) -> Result<User, DomainError> {
         check_links(new.role, new.agent_id, new.taxpayer_id)?;
-        self.check_new_password(&new.password, Some(&new.login), new.email.as_ref(), None)
-            .await?;
+        let hasher = self.passwords(new.login.key())?;
+        self.check_new_password(
+            hasher,
+            &new.password,
+            Some(&new.login),
+            new.email.as_ref(),
+            None,
+        )
+        .await?;
         let id = self.ids.new_id();
         self.ensure_unambiguous(id, Some(&new.login), new.email.as_ref())
             .await?;
-        let password_hash = self.hasher.hash(&new.password).await?;
+        let password_hash = hasher.hash(&new.password).await?;
         let now = self.clock.now();
         let user = User {
             id,
@@ -199,11 +221,14 @@ impl UserService {
             locked_until: None,
             token_version: 0,
             last_login_at: None,
+            last_block_request: None,
             created_at: now,
             updated_at: now,
             version: 1,
         };
-        self.repo.insert(&user).await?;
+        self.repo
+            .insert(&user, &[self.record_of(entry.on(id), None)])
+            .await?;
         Ok(user)
     }
 
@@ -224,7 +249,9 @@ impl UserService {
         self.load(id).await
     }
 
-    /// Updates another user's account (rules 2, 7, 8 and 13).
+    /// Updates another user's account (rules 2, 7, 8 and 13). An administrator's own
+    /// password or e-mail changes only through the self-service routes, which ask for the
+    /// current password.
     pub async fn update_user(
         &self,
         actor: &Actor,
@@ -235,47 +262,35 @@ impl UserService {
             .by(actor.id)
             .on(id)
             .fields(&update.field_names());
-        let mut previous_role = None;
-        let result = self
-            .update_user_unaudited(actor, id, update, &mut previous_role)
-            .await;
-        let user = self.settle(entry, result).await?;
-        if let Some(before) = previous_role.filter(|before| *before != user.role) {
-            let entry = Entry::new(AuditKind::RoleChanged)
-                .by(actor.id)
-                .on(id)
-                .detail("from", before.code())
-                .detail("to", user.role.code());
-            self.record(entry, None).await?;
-        }
-        Ok(user)
+        let result = self.update_user_unaudited(actor, id, update, &entry).await;
+        self.settle(entry, result).await
     }
 
-    /// `previous_role` receives the role the stored user had when the update applied.
     async fn update_user_unaudited(
         &self,
         actor: &Actor,
         id: UserId,
         update: UserUpdate,
-        previous_role: &mut Option<Role>,
+        entry: &Entry,
     ) -> Result<User, DomainError> {
         actor.authorize(Permission::UsersUpdate)?;
+        if actor.id == id && (update.password.is_some() || update.email.is_some()) {
+            return Err(DomainError::UseSelfService);
+        }
         let target = self.load(id).await?;
         actor.may_manage(&target)?;
         let new_hash = match &update.password {
             Some(password) => {
+                let hasher = self.passwords(&id.to_string())?;
                 let email = update
                     .email
                     .as_ref()
                     .map_or(target.email.as_ref(), Option::as_ref);
-                self.check_new_password(
-                    password,
-                    Some(&target.login),
-                    email,
-                    Some(&target.password_hash),
-                )
-                .await?;
-                Some(self.hasher.hash(password).await?)
+                // Never compared with the current password: that would tell the
+                // administrator whether a value is this user's password.
+                self.check_new_password(hasher, password, Some(&target.login), email, None)
+                    .await?;
+                Some(hasher.hash(password).await?)
             }
             None => None,
         };
@@ -283,108 +298,129 @@ impl UserService {
             self.ensure_unambiguous(id, None, Some(email)).await?;
         }
         let default_role = self.config.default_role;
-        let user = self
-            .modify(id, |user| {
-                actor.may_manage(user)?;
-                *previous_role = Some(user.role);
-                let role = requested_role(&update, user.role, default_role);
-                if role != user.role {
-                    actor.may_change_own_standing(user)?;
-                    actor.may_assign_role(Some(user.role), role)?;
-                }
-                if let Some(active) = update.active {
-                    if active != user.active {
-                        actor.may_change_own_standing(user)?;
-                    }
-                    user.set_active(active);
-                }
-                if let Some(v) = &update.full_name {
-                    user.full_name = v.clone();
-                }
-                if let Some(v) = &update.email {
-                    user.email = v.clone();
-                }
-                if let Some(v) = &update.phone {
-                    user.phone = v.clone();
-                }
-                if let Some(v) = &update.grade {
-                    user.grade = v.clone();
-                }
-                if let Some(v) = update.sex {
-                    user.sex = v;
-                }
-                if let Some(v) = &update.address {
-                    user.address = v.clone();
-                }
-                if let Some(v) = update.agent_id {
-                    user.agent_id = v;
-                }
-                if let Some(v) = update.taxpayer_id {
-                    user.taxpayer_id = v;
-                }
-                user.set_role(role)?;
-                if let Some(hash) = &new_hash {
-                    user.set_password(hash.clone(), actor.id == user.id);
-                }
-                Ok(())
-            })
-            .await?;
-        let mut user = user;
         // A password set by an administrator is a reset: it clears the lock (rule 9).
-        if new_hash.is_some() {
-            self.repo.clear_failures(id, None).await?;
-            user.failed_logins = 0;
-            user.locked_until = None;
-        }
-        Ok(user)
+        self.modify(id, |user| {
+            actor.may_manage(user)?;
+            let before = user.role;
+            let role = requested_role(&update, user.role, default_role);
+            if role != user.role {
+                actor.may_change_own_standing(user)?;
+                actor.may_assign_role(Some(user.role), role)?;
+            }
+            if let Some(active) = update.active {
+                if active != user.active {
+                    actor.may_change_own_standing(user)?;
+                }
+                user.set_active(active);
+            }
+            if let Some(v) = &update.full_name {
+                user.full_name = v.clone();
+            }
+            if let Some(v) = &update.email {
+                user.email = v.clone();
+            }
+            if let Some(v) = &update.phone {
+                user.phone = v.clone();
+            }
+            if let Some(v) = &update.grade {
+                user.grade = v.clone();
+            }
+            if let Some(v) = update.sex {
+                user.sex = v;
+            }
+            if let Some(v) = &update.address {
+                user.address = v.clone();
+            }
+            if let Some(v) = update.agent_id {
+                user.agent_id = v;
+            }
+            if let Some(v) = update.taxpayer_id {
+                user.taxpayer_id = v;
+            }
+            user.set_role(role)?;
+            if let Some(hash) = &new_hash {
+                user.set_password(hash.clone(), false);
+            }
+            let mut effects = Effects::recorded(entry.clone()).clearing_lockout(new_hash.is_some());
+            if before != user.role {
+                effects.events.push(
+                    Entry::new(AuditKind::RoleChanged)
+                        .by(actor.id)
+                        .on(id)
+                        .detail("from", before.code())
+                        .detail("to", user.role.code()),
+                );
+            }
+            Ok(effects)
+        })
+        .await
     }
 
     /// Blocks or unblocks (`None` toggles), for `reason` if given (kept in the audit trail
-    /// only). Unblocking also clears a brute-force lock (rule 9).
+    /// only). Unblocking also clears a brute-force lock (rule 9). A request carrying an
+    /// idempotency `key` is applied once: asked again with the key of the account's last
+    /// block request, it changes nothing and answers the account as it is, so a retried
+    /// toggle never undoes itself. Asking for the state the account is already in changes
+    /// nothing either.
     pub async fn set_blocked(
         &self,
         actor: &Actor,
         id: UserId,
         blocked: Option<bool>,
-        reason: Option<&str>,
+        reason: Option<&Reason>,
+        key: Option<&IdempotencyKey>,
     ) -> Result<User, DomainError> {
+        let entry_for = |blocks: bool| {
+            let kind = if blocks {
+                AuditKind::UserBlocked
+            } else {
+                AuditKind::UserUnblocked
+            };
+            let mut entry = Entry::new(kind).by(actor.id).on(id);
+            if let Some(reason) = reason {
+                entry = entry.detail("reason", reason.as_str());
+            }
+            entry
+        };
         let result = async {
             actor.authorize(Permission::UsersBlock)?;
-            let mut user = self
-                .modify(id, |user| {
-                    actor.refuse_self(user)?;
-                    actor.may_manage(user)?;
-                    user.set_blocked(blocked.unwrap_or(!user.blocked));
-                    Ok(())
-                })
-                .await?;
-            if !user.blocked {
-                self.repo.clear_failures(id, None).await?;
-                user.failed_logins = 0;
-                user.locked_until = None;
-            }
-            Ok(user)
+            self.modify(id, |user| {
+                actor.refuse_self(user)?;
+                actor.may_manage(user)?;
+                let replay = key.is_some_and(|key| {
+                    user.last_block_request
+                        .as_ref()
+                        .is_some_and(|last| &last.key == key)
+                });
+                if replay {
+                    return Ok(Effects::default());
+                }
+                let wanted = blocked.unwrap_or(!user.blocked);
+                if let Some(key) = key {
+                    user.last_block_request = Some(BlockRequest {
+                        key: key.clone(),
+                        blocked: wanted,
+                    });
+                }
+                // An unblock also lifts a brute-force lock: that alone is a change.
+                let unlocks = !wanted && user.has_lockout();
+                if wanted == user.blocked && !unlocks {
+                    return Ok(Effects::default());
+                }
+                user.set_blocked(wanted);
+                Ok(Effects::recorded(entry_for(wanted)).clearing_lockout(!wanted))
+            })
+            .await
         }
         .await;
         // A refused toggle records the direction asked for, or blocking when it was a toggle.
-        let blocks = match &result {
-            Ok(user) => user.blocked,
-            Err(_) => blocked.unwrap_or(true),
-        };
-        let kind = if blocks {
-            AuditKind::UserBlocked
-        } else {
-            AuditKind::UserUnblocked
-        };
-        let mut entry = Entry::new(kind).by(actor.id).on(id);
-        if let Some(reason) = reason {
-            entry = entry.detail("reason", reason);
-        }
-        self.settle(entry, result).await
+        self.settle(entry_for(blocked.unwrap_or(true)), result)
+            .await
     }
 
     /// Replaces a user's password with `password`, or with a generated temporary one that is
-    /// returned once. The owner must change it at next login; the lock is cleared (rules 9, 13).
+    /// returned once. The owner must change it at next login; the lock is cleared (rules 9,
+    /// 13). One's own password changes through the self-service routes instead.
     pub async fn reset_password(
         &self,
         actor: &Actor,
@@ -395,7 +431,9 @@ impl UserService {
             .by(actor.id)
             .on(id)
             .detail("generated", password.is_none().to_string());
-        let result = self.reset_password_unaudited(actor, id, password).await;
+        let result = self
+            .reset_password_unaudited(actor, id, password, &entry)
+            .await;
         self.settle(entry, result).await
     }
 
@@ -404,50 +442,55 @@ impl UserService {
         actor: &Actor,
         id: UserId,
         password: Option<PlainPassword>,
+        entry: &Entry,
     ) -> Result<(User, Option<PlainPassword>), DomainError> {
         actor.authorize(Permission::UsersResetPassword)?;
+        if actor.id == id {
+            return Err(DomainError::UseSelfService);
+        }
         let target = self.load(id).await?;
         actor.may_manage(&target)?;
+        let hasher = self.passwords(&id.to_string())?;
         let (password, generated) = match password {
             Some(p) => {
-                self.check_new_password(&p, Some(&target.login), target.email.as_ref(), None)
-                    .await?;
+                self.check_new_password(
+                    hasher,
+                    &p,
+                    Some(&target.login),
+                    target.email.as_ref(),
+                    None,
+                )
+                .await?;
                 (p, false)
             }
             None => (self.secrets.temporary_password(), true),
         };
-        let hash = self.hasher.hash(&password).await?;
-        let mut user = self
+        let hash = hasher.hash(&password).await?;
+        let user = self
             .modify(id, |user| {
                 actor.may_manage(user)?;
                 user.set_password(hash.clone(), false);
-                Ok(())
+                Ok(Effects::recorded(entry.clone()).clearing_lockout(true))
             })
             .await?;
-        self.repo.clear_failures(id, None).await?;
-        user.failed_logins = 0;
-        user.locked_until = None;
         Ok((user, generated.then_some(password)))
     }
 
-    /// Deletes another user's account (rule 8).
+    /// Deletes another user's account (rule 8); the store refuses the last active ADMIN.
     pub async fn delete_user(&self, actor: &Actor, id: UserId) -> Result<(), DomainError> {
+        let entry = Entry::new(AuditKind::UserDeleted).by(actor.id).on(id);
         let result = async {
             actor.authorize(Permission::UsersDelete)?;
             let target = self.load(id).await?;
             actor.refuse_self(&target)?;
             actor.may_manage(&target)?;
-            if target.is_active_admin() {
-                self.ensure_another_active_admin().await?;
-            }
-            Ok(self.repo.delete(id).await?)
+            Ok(self
+                .repo
+                .delete(id, &[self.record_of(entry.clone(), None)])
+                .await?)
         }
         .await;
-        self.settle(
-            Entry::new(AuditKind::UserDeleted).by(actor.id).on(id),
-            result,
-        )
-        .await
+        self.settle(entry, result).await
     }
 }
 

@@ -2,15 +2,14 @@
 //!
 //! Every call of a security-relevant use case leaves one event, whether it took effect or
 //! failed (a refused login, a forbidden deletion: the attempts matter as much as the acts).
-//! The event is appended after the call: when the append fails, a call that had succeeded
-//! reports the store error instead, so nothing is acknowledged without its event (the change
-//! itself is kept: every store writes the two separately).
+//! The event of a change travels with the change: the use case hands it to the store's
+//! write, which appends it atomically with the change (no change without its event, no
+//! event for a change that did not happen). A refusal changes nothing, so its event is
+//! appended on its own, after the call ([`UserService::settle`]).
 
 use super::UserService;
 use crate::error::DomainError;
-use crate::model::{
-    Actor, AuditEvent, AuditFilter, AuditKind, AuditRecord, Permission, User, UserId,
-};
+use crate::model::{Actor, AuditEvent, AuditFilter, AuditKind, AuditRecord, Permission, UserId};
 use crate::ports::{Page, PageRequest};
 
 /// The part of an event a use case knows; the service adds the time, the outcome and the
@@ -59,36 +58,23 @@ impl Entry {
 }
 
 impl UserService {
-    /// Records `result` as the outcome of `entry` and passes it on (see the module's docs
-    /// for a failing append).
+    /// Passes `result` on; a failure is recorded as the outcome of `entry` (a success's
+    /// event went with its write). A refusal keeps its own error even when its event
+    /// cannot be appended: that failure is logged by the store's decorator.
     pub(super) async fn settle<T>(
         &self,
         entry: Entry,
         result: Result<T, DomainError>,
     ) -> Result<T, DomainError> {
-        let recorded = self.record(entry, result.as_ref().err()).await;
-        let value = result?;
-        recorded?;
-        Ok(value)
+        if let Err(error) = &result {
+            let _ = self.audit.append(&self.record_of(entry, Some(error))).await;
+        }
+        result
     }
 
-    /// Like [`UserService::settle`] for a creation: the target is the user created, if any.
-    pub(super) async fn settle_creation(
-        &self,
-        entry: Entry,
-        result: Result<User, DomainError>,
-    ) -> Result<User, DomainError> {
-        let target = result.as_ref().ok().map(|user| user.id);
-        self.settle(entry.on(target), result).await
-    }
-
-    /// Appends one event.
-    pub(super) async fn record(
-        &self,
-        entry: Entry,
-        failure: Option<&DomainError>,
-    ) -> Result<(), DomainError> {
-        let record = AuditRecord {
+    /// The event `entry` describes, stamped with the time and this request's context.
+    pub(super) fn record_of(&self, entry: Entry, failure: Option<&DomainError>) -> AuditRecord {
+        AuditRecord {
             at: AuditRecord::truncate_to_millis(self.clock.now()),
             kind: entry.kind,
             failure: failure.map(|e| e.code().to_owned()),
@@ -96,9 +82,7 @@ impl UserService {
             target: entry.target,
             context: self.context.clone(),
             details: entry.details,
-        };
-        self.audit.append(&record).await?;
-        Ok(())
+        }
     }
 
     /// One page of the audit trail, newest first.

@@ -1,10 +1,11 @@
 //! Sessions: self-registration, login, token checks, logout and the own-password change.
 
-use super::UserService;
 use super::admin::NewUser;
 use super::audit::Entry;
+use super::{Effects, UserService};
 use crate::error::{DomainError, FieldError};
-use crate::model::{Actor, AuditKind, Email, FullName, Login, PlainPassword, User, UserId};
+use crate::model::{Actor, AuditKind, Email, FullName, Login, PlainPassword, User, UserId, fold};
+use crate::ports::Update;
 
 /// A self-registration.
 #[derive(Clone, Debug)]
@@ -23,19 +24,23 @@ impl UserService {
     /// Self-registration with the default role; the password was chosen by its owner, so
     /// no change is required at first login (rule 4).
     pub async fn register(&self, registration: Registration) -> Result<User, DomainError> {
-        let result = self.register_unaudited(registration).await;
-        self.settle_creation(Entry::new(AuditKind::Registered), result)
-            .await
+        let entry = Entry::new(AuditKind::Registered);
+        let result = self.register_unaudited(registration, entry.clone()).await;
+        self.settle(entry, result).await
     }
 
-    async fn register_unaudited(&self, registration: Registration) -> Result<User, DomainError> {
+    async fn register_unaudited(
+        &self,
+        registration: Registration,
+        entry: Entry,
+    ) -> Result<User, DomainError> {
         let login = match registration.login {
             Some(login) => login,
             None => Login::parse(registration.email.as_str()).map_err(|_| {
                 DomainError::Validation(vec![FieldError::new(
                     "email",
                     "EMAIL_NOT_USABLE_AS_LOGIN",
-                    "this address cannot serve as a login (at most 64 characters among letters, digits and . _ - @ +)",
+                    "this address cannot serve as a login (at most 64 characters among letters, digits and . _ - @ +, in one script)",
                 )])
             })?,
         };
@@ -46,12 +51,12 @@ impl UserService {
             self.config.default_role,
         );
         new.email = Some(registration.email);
-        self.create(new, false).await
+        self.create(new, false, entry).await
     }
 
     /// Finds an account by login or e-mail, ignoring case.
     async fn find_by_identifier(&self, identifier: &str) -> Result<Option<User>, DomainError> {
-        if let Ok(login) = Login::parse(identifier)
+        if let Ok(login) = Login::recognise(identifier)
             && let Some(user) = self.repo.find_by_login(&login).await?
         {
             return Ok(Some(user));
@@ -64,10 +69,13 @@ impl UserService {
 
     /// Checks credentials and returns the user to issue a token for (rules 6, 9, 10, 11).
     ///
-    /// Unknown identifiers cost one verification against a dummy hash and fail exactly like a
-    /// wrong password. A locked account answers `AccountLocked` without verifying; blocked and
-    /// inactive are revealed only after a correct password. A correct password resets the
-    /// failure counter and upgrades an outdated hash.
+    /// The attempt is counted against the client and the identifier first (rate limits),
+    /// then, for a known account, reserved under the lockout before the password is
+    /// verified (see `verify_under_lockout`). Unknown identifiers cost one verification
+    /// against a dummy hash and fail exactly like a wrong password. A locked account answers
+    /// `AccountLocked` without verifying; blocked and inactive are revealed only after a
+    /// correct password. A correct password resets the failure counter (unless a
+    /// concurrent failure locked the account) and upgrades an outdated hash.
     ///
     /// Every attempt is audited, against the account when the identifier named one (the
     /// identifier itself is not kept: it may be a password typed in the wrong field).
@@ -80,13 +88,8 @@ impl UserService {
         let result = self
             .login_unaudited(identifier, password, &mut account)
             .await;
-        let entry = match &result {
-            Ok(user) => Entry::new(AuditKind::LoginSucceeded)
-                .by(user.id)
-                .on(user.id),
-            Err(_) => Entry::new(AuditKind::LoginFailed).on(account),
-        };
-        self.settle(entry, result).await
+        self.settle(Entry::new(AuditKind::LoginFailed).on(account), result)
+            .await
     }
 
     async fn login_unaudited(
@@ -95,53 +98,60 @@ impl UserService {
         password: &PlainPassword,
         account: &mut Option<UserId>,
     ) -> Result<User, DomainError> {
+        // Keyed by what was typed, known account or not: a budget that only known
+        // accounts had would tell them apart.
+        let hasher = self.passwords(&fold(identifier.trim()))?;
         let Some(mut user) = self.find_by_identifier(identifier).await? else {
-            let _ = self
-                .hasher
-                .verify(password, &self.hasher.dummy_hash())
-                .await?;
+            let _ = hasher.verify(password, &hasher.dummy_hash()).await?;
             return Err(DomainError::InvalidCredentials);
         };
         *account = Some(user.id);
-        let now = self.clock.now();
-        if let Some(retry_after) = user.lock_remaining(now) {
-            return Err(DomainError::AccountLocked { retry_after });
-        }
-        if !self.hasher.verify(password, &user.password_hash).await? {
-            let failures = self.repo.record_failed_login(user.id).await?;
-            let lockout = self.config.lockout;
-            if failures >= lockout.max_failures {
-                let until = now + lockout.lock_duration;
-                self.repo.lock(user.id, until).await?;
-                let entry = Entry::new(AuditKind::AccountLocked)
-                    .on(user.id)
-                    .detail("failures", failures.to_string())
-                    .detail("seconds", lockout.lock_duration.as_secs().to_string());
-                self.record(entry, None).await?;
-                return Err(DomainError::AccountLocked {
-                    retry_after: lockout.lock_duration,
-                });
-            }
+        // Blocked and inactive are checked after the password, from the user read before
+        // it: a block that lands meanwhile revokes the token at its first use (rule 6).
+        let blocked_or_inactive = if user.blocked {
+            Some(DomainError::AccountBlocked)
+        } else if !user.active {
+            Some(DomainError::AccountInactive)
+        } else {
+            None
+        };
+        let success = match blocked_or_inactive {
+            Some(_) => Vec::new(),
+            None => vec![
+                Entry::new(AuditKind::LoginSucceeded)
+                    .by(user.id)
+                    .on(user.id),
+            ],
+        };
+        // A blocked or inactive account's attempts count like any other; a correct
+        // password there records no login, it only reveals the state.
+        let verified = self
+            .verify_under_lockout(
+                hasher,
+                &user,
+                password,
+                blocked_or_inactive.is_none(),
+                success,
+            )
+            .await?;
+        if !verified {
             return Err(DomainError::InvalidCredentials);
         }
-        if user.blocked {
-            return Err(DomainError::AccountBlocked);
+        if let Some(refusal) = blocked_or_inactive {
+            return Err(refusal);
         }
-        if !user.active {
-            return Err(DomainError::AccountInactive);
-        }
-        self.repo.clear_failures(user.id, Some(now)).await?;
+        let now = self.clock.now();
         user.failed_logins = 0;
-        user.locked_until = None;
         user.last_login_at = Some(now);
-        if self.hasher.needs_rehash(&user.password_hash) {
+        if hasher.needs_rehash(&user.password_hash) {
             // Best effort: a concurrent update only postpones the upgrade to the next login.
-            if let Ok(hash) = self.hasher.hash(password).await {
+            if let Ok(hash) = hasher.hash(password).await {
                 let mut upgraded = user.clone();
                 upgraded.password_hash = hash;
                 upgraded.version += 1;
                 upgraded.updated_at = now;
-                if self.repo.update(&upgraded, user.version).await.is_ok() {
+                let update = Update::new(&upgraded, user.version);
+                if self.repo.update(&update).await.is_ok() {
                     user = upgraded;
                 }
             }
@@ -162,14 +172,14 @@ impl UserService {
 
     /// Revokes every token of the actor (rule 7).
     pub async fn logout(&self, actor: &Actor) -> Result<(), DomainError> {
+        let entry = Entry::new(AuditKind::Logout).by(actor.id).on(actor.id);
         let result = self
             .modify(actor.id, |user| {
                 user.revoke_tokens();
-                Ok(())
+                Ok(Effects::recorded(entry.clone()))
             })
             .await
             .map(drop);
-        let entry = Entry::new(AuditKind::Logout).by(actor.id).on(actor.id);
         self.settle(entry, result).await
     }
 
@@ -181,12 +191,12 @@ impl UserService {
         current: &PlainPassword,
         new: &PlainPassword,
     ) -> Result<User, DomainError> {
-        let result = self
-            .change_own_password_unaudited(actor, current, new)
-            .await;
         let entry = Entry::new(AuditKind::PasswordChanged)
             .by(actor.id)
             .on(actor.id);
+        let result = self
+            .change_own_password_unaudited(actor, current, new, &entry)
+            .await;
         self.settle(entry, result).await
     }
 
@@ -195,20 +205,23 @@ impl UserService {
         actor: &Actor,
         current: &PlainPassword,
         new: &PlainPassword,
+        entry: &Entry,
     ) -> Result<User, DomainError> {
+        let hasher = self.passwords(&actor.id.to_string())?;
         let user = self.load(actor.id).await?;
-        self.confirm_password(&user, current).await?;
+        self.confirm_password(hasher, &user, current).await?;
         self.check_new_password(
+            hasher,
             new,
             Some(&user.login),
             user.email.as_ref(),
             Some(&user.password_hash),
         )
         .await?;
-        let hash = self.hasher.hash(new).await?;
+        let hash = hasher.hash(new).await?;
         self.modify(actor.id, |user| {
             user.set_password(hash.clone(), true);
-            Ok(())
+            Ok(Effects::recorded(entry.clone()))
         })
         .await
     }

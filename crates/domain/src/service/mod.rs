@@ -11,11 +11,15 @@ pub use admin::{NewUser, UserUpdate};
 pub use auth::Registration;
 pub use profile::ProfileUpdate;
 
+use self::audit::Entry;
 use crate::error::{DomainError, PolicyViolation, UniqueField};
-use crate::model::{Email, Login, PasswordHash, PlainPassword, RequestContext, Role, User, UserId};
-use crate::policy::{LockoutPolicy, PasswordContext, PasswordPolicy};
+use crate::model::{
+    AuditKind, Email, Login, PasswordHash, PlainPassword, RequestContext, Role, User, UserId,
+};
+use crate::policy::{AttemptVerdict, LockoutPolicy, PasswordContext, PasswordPolicy};
 use crate::ports::{
-    AuditLog, Clock, IdGenerator, PasswordHasher, RepoError, SecretGenerator, UserRepository,
+    AuditLog, Clock, IdGenerator, LimitScope, PasswordHasher, RateLimiter, RepoError,
+    SecretGenerator, Update, UserRepository,
 };
 
 /// Tunable behaviour of the use cases.
@@ -55,6 +59,9 @@ pub struct Ports {
     pub secrets: Arc<dyn SecretGenerator>,
     /// The audit trail.
     pub audit: Arc<dyn AuditLog>,
+    /// Budgets of password attempts per client and per account ([`crate::ports::Unlimited`]
+    /// to turn them off).
+    pub limiter: Arc<dyn RateLimiter>,
 }
 
 /// Every use case of the service, over the ports.
@@ -66,6 +73,7 @@ pub struct UserService {
     ids: Arc<dyn IdGenerator>,
     secrets: Arc<dyn SecretGenerator>,
     audit: Arc<dyn AuditLog>,
+    limiter: Arc<dyn RateLimiter>,
     config: ServiceConfig,
     context: RequestContext,
 }
@@ -75,6 +83,33 @@ impl std::fmt::Debug for UserService {
         f.debug_struct("UserService")
             .field("config", &self.config)
             .finish_non_exhaustive()
+    }
+}
+
+/// What a change of a user carries into its write (see [`UserService::modify`]).
+#[derive(Debug, Default)]
+struct Effects {
+    /// The audit events of the change, appended atomically with it.
+    events: Vec<Entry>,
+    /// Whether the write also clears the lockout (an administrator's unblock or reset).
+    clear_lockout: bool,
+}
+
+impl Effects {
+    /// A change recorded by `entry`.
+    fn recorded(entry: Entry) -> Self {
+        Self {
+            events: vec![entry],
+            clear_lockout: false,
+        }
+    }
+
+    /// The same, also clearing the lockout when `clear` (rule 9).
+    fn clearing_lockout(self, clear: bool) -> Self {
+        Self {
+            clear_lockout: clear,
+            ..self
+        }
     }
 }
 
@@ -91,6 +126,7 @@ impl UserService {
             ids: ports.ids,
             secrets: ports.secrets,
             audit: ports.audit,
+            limiter: ports.limiter,
             config,
             context: RequestContext::default(),
         }
@@ -119,25 +155,45 @@ impl UserService {
         self.repo.get(id).await?.ok_or(DomainError::NotFound)
     }
 
-    /// Loads `id`, applies `change`, and writes the result guarded by the version read;
-    /// on a concurrent write it starts again from fresh data, so `change` always judges
-    /// the current state. Removing the last active ADMIN is refused here, for every path.
+    /// Loads `id`, applies `change`, and writes the result guarded by the version read,
+    /// with the [`Effects`] `change` returns; on a concurrent write it starts again from
+    /// fresh data, so `change` always judges the current state. A change that changes
+    /// nothing writes nothing and records nothing. The store refuses to remove the last
+    /// active ADMIN atomically with the write (rule 8), for every path.
     async fn modify(
         &self,
         id: UserId,
-        mut change: impl FnMut(&mut User) -> Result<(), DomainError> + Send,
+        mut change: impl FnMut(&mut User) -> Result<Effects, DomainError> + Send,
     ) -> Result<User, DomainError> {
         for _ in 0..MAX_UPDATE_ATTEMPTS {
             let current = self.load(id).await?;
             let mut next = current.clone();
-            change(&mut next)?;
-            if current.is_active_admin() && !next.is_active_admin() {
-                self.ensure_another_active_admin().await?;
+            let effects = change(&mut next)?;
+            let clear_lockout = effects.clear_lockout && current.has_lockout();
+            if next == current && !clear_lockout {
+                return Ok(current);
             }
             next.version = current.version + 1;
             next.updated_at = self.clock.now();
-            match self.repo.update(&next, current.version).await {
-                Ok(()) => return Ok(next),
+            let events: Vec<_> = effects
+                .events
+                .into_iter()
+                .map(|e| self.record_of(e, None))
+                .collect();
+            let update = Update {
+                user: next.clone(),
+                expected_version: current.version,
+                clear_lockout,
+                events,
+            };
+            match self.repo.update(&update).await {
+                Ok(()) => {
+                    if clear_lockout {
+                        next.failed_logins = 0;
+                        next.locked_until = None;
+                    }
+                    return Ok(next);
+                }
                 Err(RepoError::VersionMismatch) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -145,18 +201,28 @@ impl UserService {
         Err(DomainError::VersionConflict)
     }
 
-    /// Rule 8: the target is an active ADMIN about to stop being one.
-    async fn ensure_another_active_admin(&self) -> Result<(), DomainError> {
-        if self.repo.count_active_admins().await? <= 1 {
-            Err(DomainError::LastAdmin)
-        } else {
-            Ok(())
+    /// Counts a password attempt against the client of this request and against
+    /// `account`, before any hashing: every use case that verifies or sets a password
+    /// gets its hasher from here, so none can skip the budgets.
+    fn passwords(&self, account: &str) -> Result<&dyn PasswordHasher, DomainError> {
+        let over = |retry_after| DomainError::RateLimited { retry_after };
+        if let Some(client) = &self.context.client_ip {
+            self.limiter
+                .check(LimitScope::Client, client)
+                .map_err(over)?;
         }
+        self.limiter
+            .check(LimitScope::Account, account)
+            .map_err(over)?;
+        Ok(&*self.hasher)
     }
 
-    /// Rule 3 in full: the policy, plus "differs from the current password" when there is one.
+    /// Rule 3 in full: the policy, plus "differs from the current password" when there is
+    /// one (only the owner's own changes compare: no one else may learn whether a value is
+    /// someone's current password).
     async fn check_new_password(
         &self,
+        hasher: &dyn PasswordHasher,
         password: &PlainPassword,
         login: Option<&Login>,
         email: Option<&Email>,
@@ -167,7 +233,7 @@ impl UserService {
             .password_policy
             .check(password, PasswordContext { login, email });
         if let Some(current) = current
-            && self.hasher.verify(password, current).await?
+            && hasher.verify(password, current).await?
         {
             violations.push(PolicyViolation::SameAsCurrent);
         }
@@ -210,13 +276,96 @@ impl UserService {
         Ok(())
     }
 
-    /// Verifies a password given to confirm a self-service change.
+    /// Verifies `password` for `user` under the lockout (rule 9): the attempt is counted
+    /// before it is verified, a wrong one may lock the account, a right one resets the count
+    /// unless the account got locked meanwhile (a success never clears a lock). A login
+    /// passes `Some(now)` as the new `last_login_at`, with its success events.
+    ///
+    /// `Ok(false)` is a wrong password that did not lock; a lock, old or new, is
+    /// `AccountLocked`.
+    async fn verify_under_lockout(
+        &self,
+        hasher: &dyn PasswordHasher,
+        user: &User,
+        password: &PlainPassword,
+        login: bool,
+        success: Vec<Entry>,
+    ) -> Result<bool, DomainError> {
+        let policy = self.config.lockout;
+        let now = self.clock.now();
+        let reserved = self
+            .repo
+            .reserve_login_attempt(user.id, now, policy.attempt_limit())
+            .await?;
+        let number = match policy.judge(reserved, now) {
+            AttemptVerdict::Verify { number } => number,
+            AttemptVerdict::Refuse { retry_after } => {
+                return Err(DomainError::AccountLocked { retry_after });
+            }
+            AttemptVerdict::LockNow => {
+                return Err(self
+                    .lock_account(user.id, policy.lock_until(now), now)
+                    .await?);
+            }
+        };
+        if !hasher.verify(password, &user.password_hash).await? {
+            let now = self.clock.now();
+            return match policy.after_failure(number, now) {
+                Some(until) => Err(self.lock_account(user.id, until, now).await?),
+                None => Ok(false),
+            };
+        }
+        let now = self.clock.now();
+        let events: Vec<_> = success
+            .into_iter()
+            .map(|e| self.record_of(e, None))
+            .collect();
+        let last_login = login.then_some(now);
+        match self
+            .repo
+            .record_success(user.id, now, last_login, &events)
+            .await?
+        {
+            None => Ok(true),
+            Some(until) => Err(DomainError::AccountLocked {
+                retry_after: LockoutPolicy::remaining(until, now),
+            }),
+        }
+    }
+
+    /// Locks `id` until `until`, recording the lock once (a lock already in place stays as
+    /// it is); the error to answer.
+    async fn lock_account(
+        &self,
+        id: UserId,
+        until: time::OffsetDateTime,
+        now: time::OffsetDateTime,
+    ) -> Result<DomainError, DomainError> {
+        let policy = self.config.lockout;
+        let entry = Entry::new(AuditKind::AccountLocked)
+            .on(id)
+            .detail("failures", policy.attempt_limit().to_string())
+            .detail("seconds", policy.lock_duration.as_secs().to_string());
+        self.repo
+            .lock(id, until, now, &[self.record_of(entry, None)])
+            .await?;
+        Ok(DomainError::AccountLocked {
+            retry_after: LockoutPolicy::remaining(until, now),
+        })
+    }
+
+    /// Verifies a password given to confirm a self-service change; a wrong one counts
+    /// towards the lockout like a failed login (rule 9).
     async fn confirm_password(
         &self,
+        hasher: &dyn PasswordHasher,
         user: &User,
         password: &PlainPassword,
     ) -> Result<(), DomainError> {
-        if self.hasher.verify(password, &user.password_hash).await? {
+        if self
+            .verify_under_lockout(hasher, user, password, false, Vec::new())
+            .await?
+        {
             Ok(())
         } else {
             Err(DomainError::WrongCurrentPassword)

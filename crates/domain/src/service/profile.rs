@@ -1,7 +1,7 @@
 //! Self-service on one's own account.
 
-use super::UserService;
 use super::audit::Entry;
+use super::{Effects, UserService};
 use crate::error::{DomainError, FieldError};
 use crate::model::{Actor, AuditKind, Email, FullName, PlainPassword, User};
 
@@ -55,7 +55,7 @@ impl UserService {
             .by(actor.id)
             .on(actor.id)
             .fields(&update.field_names());
-        let result = self.update_profile_unaudited(actor, update).await;
+        let result = self.update_profile_unaudited(actor, update, &entry).await;
         self.settle(entry, result).await
     }
 
@@ -63,6 +63,7 @@ impl UserService {
         &self,
         actor: &Actor,
         update: ProfileUpdate,
+        entry: &Entry,
     ) -> Result<User, DomainError> {
         if update.email.is_some() || update.full_name.is_some() {
             actor.require_full_access()?;
@@ -71,6 +72,7 @@ impl UserService {
         if let Some(email) = &update.email {
             self.ensure_unambiguous(actor.id, None, Some(email)).await?;
         }
+        let mut new_hash = None;
         if update.email.is_some() || update.password.is_some() {
             let Some(current) = &update.current_password else {
                 return Err(DomainError::Validation(vec![FieldError::new(
@@ -79,22 +81,21 @@ impl UserService {
                     "changing the e-mail or the password requires current_password",
                 )]));
             };
-            self.confirm_password(&user, current).await?;
-        }
-        let new_hash = match &update.password {
-            Some(password) => {
+            let hasher = self.passwords(&actor.id.to_string())?;
+            self.confirm_password(hasher, &user, current).await?;
+            if let Some(password) = &update.password {
                 let email = update.email.as_ref().or(user.email.as_ref());
                 self.check_new_password(
+                    hasher,
                     password,
                     Some(&user.login),
                     email,
                     Some(&user.password_hash),
                 )
                 .await?;
-                Some(self.hasher.hash(password).await?)
+                new_hash = Some(hasher.hash(password).await?);
             }
-            None => None,
-        };
+        }
         self.modify(actor.id, |user| {
             if let Some(email) = &update.email {
                 user.email = Some(email.clone());
@@ -105,31 +106,32 @@ impl UserService {
             if let Some(hash) = &new_hash {
                 user.set_password(hash.clone(), true);
             }
-            Ok(())
+            Ok(Effects::recorded(entry.clone()))
         })
         .await
     }
 
-    /// Deletes one's own account after confirming the password; the last active ADMIN
-    /// cannot (rule 8).
+    /// Deletes one's own account after confirming the password; the store refuses the last
+    /// active ADMIN (rule 8).
     pub async fn delete_own_account(
         &self,
         actor: &Actor,
         current: &PlainPassword,
     ) -> Result<(), DomainError> {
-        let result = async {
-            actor.require_full_access()?;
-            let user = self.load(actor.id).await?;
-            self.confirm_password(&user, current).await?;
-            if user.is_active_admin() {
-                self.ensure_another_active_admin().await?;
-            }
-            Ok(self.repo.delete(actor.id).await?)
-        }
-        .await;
         let entry = Entry::new(AuditKind::AccountDeleted)
             .by(actor.id)
             .on(actor.id);
+        let result = async {
+            actor.require_full_access()?;
+            let hasher = self.passwords(&actor.id.to_string())?;
+            let user = self.load(actor.id).await?;
+            self.confirm_password(hasher, &user, current).await?;
+            Ok(self
+                .repo
+                .delete(actor.id, &[self.record_of(entry.clone(), None)])
+                .await?)
+        }
+        .await;
         self.settle(entry, result).await
     }
 }

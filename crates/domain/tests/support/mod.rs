@@ -90,6 +90,7 @@ impl World {
                 clock: clock.clone(),
                 ids: Arc::new(SeqIds::default()),
                 secrets: Arc::new(FixedSecrets),
+                limiter: Arc::new(domain::ports::Unlimited),
             },
             config,
         );

@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use domain::error::UniqueField;
 use domain::model::{FullName, User, UserId};
-use domain::ports::{RepoError, UserRepository};
+use domain::ports::{Attempt, RepoError, Update, UserRepository};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-use crate::sample::sample_user;
+use crate::cases::bookkeeping::NO_LIMIT;
+use crate::sample::{at_ms, sample_user};
 use crate::support::{all_users, insert_all, stored};
 
 const RACERS: usize = 20;
@@ -56,7 +57,7 @@ async fn assert_one_insert_wins<R: UserRepository + 'static>(
     let outcomes = race(users.len(), |i| {
         let repo = Arc::clone(&repo);
         let users = Arc::clone(&users);
-        async move { (users[i].id, repo.insert(&users[i]).await) }
+        async move { (users[i].id, repo.insert(&users[i], &[]).await) }
     })
     .await;
 
@@ -127,7 +128,7 @@ where
     assert_one_insert_wins(repo, users, UniqueField::Email).await;
 }
 
-/// Concurrent `record_failed_login` calls never lose an increment: 50 calls leave 50, and
+/// Concurrent `reserve_login_attempt` calls never lose a count: 50 calls leave 50, and
 /// return each of 1 to 50 exactly once.
 pub async fn concurrent_failed_logins_are_never_lost<R, F, Fut>(make: F)
 where
@@ -142,18 +143,52 @@ where
     let id = user.id;
     let outcomes = race(FAILURES as usize, |_| {
         let repo = Arc::clone(&repo);
-        async move { repo.record_failed_login(id).await }
+        async move { repo.reserve_login_attempt(id, at_ms(1), NO_LIMIT).await }
     })
     .await;
     let counts: BTreeSet<u32> = outcomes
         .into_iter()
-        .map(|r| r.expect("record_failed_login"))
+        .map(|r| match r.expect("reserve_login_attempt") {
+            Attempt::Admitted { number } => number,
+            other => panic!("{other:?}"),
+        })
         .collect();
     assert_eq!(counts, (1..=FAILURES).collect(), "returned counts");
 
     let mut expected = user.clone();
     expected.failed_logins = FAILURES;
     assert_eq!(stored(&*repo, user.id).await, expected);
+}
+
+/// Concurrent reservations never admit more attempts than the limit: of 30 at once with a
+/// limit of 5, exactly 5 are admitted (numbered 1 to 5) and the others are `Saturated`.
+pub async fn concurrent_reservations_admit_no_more_than_the_limit<R, F, Fut>(make: F)
+where
+    R: UserRepository + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let repo = Arc::new(make().await);
+    let user = sample_user("guessed", Some("guessed@example.org"));
+    insert_all(&*repo, std::slice::from_ref(&user)).await;
+    const LIMIT: u32 = 5;
+
+    let id = user.id;
+    let outcomes = race(30, |_| {
+        let repo = Arc::clone(&repo);
+        async move { repo.reserve_login_attempt(id, at_ms(1), LIMIT).await }
+    })
+    .await;
+    let mut admitted = BTreeSet::new();
+    for outcome in outcomes {
+        match outcome.expect("reserve_login_attempt") {
+            Attempt::Admitted { number } => assert!(admitted.insert(number), "{number} twice"),
+            Attempt::Saturated => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(admitted, (1..=LIMIT).collect(), "admitted");
+    assert_eq!(stored(&*repo, user.id).await.failed_logins, LIMIT);
 }
 
 /// Concurrent updates against one expected version: exactly one succeeds, the others get
@@ -180,7 +215,7 @@ where
             next.full_name = FullName::parse(&format!("Writer {round}-{i}")).unwrap();
             let expected_version = base.version;
             async move {
-                let outcome = repo.update(&next, expected_version).await;
+                let outcome = repo.update(&Update::new(&next, expected_version)).await;
                 (next, outcome)
             }
         })
@@ -227,7 +262,7 @@ where
                 next.failed_logins = 0;
                 next.version = current.version + 1;
                 next.full_name = FullName::parse(&format!("Update {n}")).unwrap();
-                repo.update(&next, current.version)
+                repo.update(&Update::new(&next, current.version))
                     .await
                     .expect("the only writer of versions");
                 current = next;
@@ -240,7 +275,7 @@ where
     let id = user.id;
     let outcomes = race(FAILURES as usize, |_| {
         let repo = Arc::clone(&repo);
-        async move { repo.record_failed_login(id).await }
+        async move { repo.reserve_login_attempt(id, at_ms(1), NO_LIMIT).await }
     })
     .await;
     let last = updater.await.expect("the updating task panicked");

@@ -18,7 +18,7 @@ where
     let bob = sample_user("bob", Some("bob@example.org"));
     insert_all(&repo, &[alice.clone(), bob.clone()]).await;
 
-    assert_eq!(repo.delete(alice.id).await, Ok(()));
+    assert_eq!(repo.delete(alice.id, &[]).await, Ok(()));
     assert_eq!(repo.get(alice.id).await, Ok(None));
     assert_eq!(repo.find_by_login(&login("alice")).await, Ok(None));
     assert_eq!(
@@ -28,19 +28,20 @@ where
     assert_eq!(all_users(&repo).await, vec![bob.clone()]);
 
     assert_eq!(
-        repo.delete(alice.id).await,
+        repo.delete(alice.id, &[]).await,
         Err(RepoError::NotFound),
         "twice"
     );
     assert_eq!(
-        repo.record_failed_login(alice.id).await,
+        repo.reserve_login_attempt(alice.id, alice.created_at, 5)
+            .await,
         Err(RepoError::NotFound),
-        "record_failed_login on a deleted user"
+        "reserve_login_attempt on a deleted user"
     );
 
     let newcomer = sample_user("ALICE", Some("alice@EXAMPLE.org"));
     assert_eq!(
-        repo.insert(&newcomer).await,
+        repo.insert(&newcomer, &[]).await,
         Ok(()),
         "login and e-mail are free"
     );
@@ -57,7 +58,7 @@ where
     let repo = make().await;
     let unknown = id_from_u128(7);
     assert_eq!(
-        repo.delete(unknown).await,
+        repo.delete(unknown, &[]).await,
         Err(RepoError::NotFound),
         "empty"
     );
@@ -65,7 +66,7 @@ where
     let users = [sample_user("kept", None), sample_user("also-kept", None)];
     insert_all(&repo, &users).await;
     assert_eq!(
-        repo.delete(unknown).await,
+        repo.delete(unknown, &[]).await,
         Err(RepoError::NotFound),
         "populated"
     );

@@ -1,7 +1,7 @@
 //! `insert`, the look-ups, uniqueness on insert, and `ping`.
 
 use domain::error::UniqueField;
-use domain::model::{Address, FullName, Role, Sex};
+use domain::model::{Address, BlockRequest, FullName, IdempotencyKey, Role, Sex};
 use domain::ports::{RepoError, UserRepository};
 use uuid::Uuid;
 
@@ -32,6 +32,10 @@ where
     agent.last_login_at = Some(at_ms(-86_400_007));
     agent.token_version = 7;
     agent.version = 4;
+    agent.last_block_request = Some(BlockRequest {
+        key: IdempotencyKey::parse("retry-7f3a:0001").unwrap(),
+        blocked: true,
+    });
 
     // The other kind of link (rule 2), and large numbers.
     let mut taxpayer = sample_user(
@@ -146,7 +150,7 @@ where
     ] {
         let clash = sample_user(spelling, address);
         assert_eq!(
-            repo.insert(&clash).await,
+            repo.insert(&clash, &[]).await,
             Err(RepoError::Conflict(UniqueField::Login)),
             "insert of {spelling}"
         );
@@ -157,7 +161,7 @@ where
     // A store that reserved the e-mail before finding the login clash must have undone it.
     let later = sample_user("someone-else", Some("Second@Example.org"));
     assert_eq!(
-        repo.insert(&later).await,
+        repo.insert(&later, &[]).await,
         Ok(()),
         "e-mail of a refused insert"
     );
@@ -182,7 +186,7 @@ where
     ] {
         let clash = sample_user(spelling, Some(address));
         assert_eq!(
-            repo.insert(&clash).await,
+            repo.insert(&clash, &[]).await,
             Err(RepoError::Conflict(UniqueField::Email)),
             "insert with {address}"
         );
@@ -193,7 +197,7 @@ where
     // A store that reserved the login before finding the e-mail clash must have undone it.
     let later = sample_user("SECOND", Some("second@example.org"));
     assert_eq!(
-        repo.insert(&later).await,
+        repo.insert(&later, &[]).await,
         Ok(()),
         "login of a refused insert"
     );

@@ -2,10 +2,11 @@
 
 use domain::error::UniqueField;
 use domain::model::{FullName, PasswordHash, Phone, Role, Sex, User};
-use domain::ports::{RepoError, UserRepository};
+use domain::ports::{RepoError, Update, UserRepository};
 use time::Duration;
 use uuid::Uuid;
 
+use crate::cases::bookkeeping::NO_LIMIT;
 use crate::sample::{at_ms, id_from_u128, sample_user};
 use crate::support::{all_users, email, ids, insert_all, login, stored};
 
@@ -47,7 +48,10 @@ where
     changed.must_change_password = true;
     changed.token_version = 5;
 
-    assert_eq!(repo.update(&changed, original.version).await, Ok(()));
+    assert_eq!(
+        repo.update(&Update::new(&changed, original.version)).await,
+        Ok(())
+    );
     assert_eq!(repo.get(original.id).await, Ok(Some(changed.clone())));
     assert_eq!(
         repo.find_by_login(&login("after.login")).await,
@@ -67,7 +71,10 @@ where
     let mut again = next_version(&changed);
     again.phone = None;
     again.email = None;
-    assert_eq!(repo.update(&again, changed.version).await, Ok(()));
+    assert_eq!(
+        repo.update(&Update::new(&again, changed.version)).await,
+        Ok(())
+    );
     assert_eq!(repo.get(original.id).await, Ok(Some(again)));
     assert_eq!(
         repo.find_by_email(&email("after@example.org")).await,
@@ -92,7 +99,7 @@ where
     changed.full_name = FullName::parse("Lost Update").unwrap();
     for wrong in [0, 2, 4, u64::MAX] {
         assert_eq!(
-            repo.update(&changed, wrong).await,
+            repo.update(&Update::new(&changed, wrong)).await,
             Err(RepoError::VersionMismatch),
             "expected_version {wrong} against stored 3"
         );
@@ -100,10 +107,13 @@ where
     assert_eq!(stored(&repo, original.id).await, original);
 
     // The first writer wins; the second, holding the same read, is now stale.
-    assert_eq!(repo.update(&changed, 3).await, Ok(()));
+    assert_eq!(repo.update(&Update::new(&changed, 3)).await, Ok(()));
     let mut late = next_version(&original);
     late.full_name = FullName::parse("Second Writer").unwrap();
-    assert_eq!(repo.update(&late, 3).await, Err(RepoError::VersionMismatch));
+    assert_eq!(
+        repo.update(&Update::new(&late, 3)).await,
+        Err(RepoError::VersionMismatch)
+    );
     assert_eq!(stored(&repo, original.id).await, changed);
 }
 
@@ -117,7 +127,8 @@ where
     let repo = make().await;
     let ghost = sample_user("ghost", Some("ghost@example.org"));
     assert_eq!(
-        repo.update(&next_version(&ghost), ghost.version).await,
+        repo.update(&Update::new(&next_version(&ghost), ghost.version))
+            .await,
         Err(RepoError::NotFound),
         "empty store"
     );
@@ -129,7 +140,7 @@ where
     other.login = login("elsewhere");
     other.email = None;
     assert_eq!(
-        repo.update(&other, present.version).await,
+        repo.update(&Update::new(&other, present.version)).await,
         Err(RepoError::NotFound),
         "populated store"
     );
@@ -155,7 +166,7 @@ where
         clash.login = login(spelling);
         clash.full_name = FullName::parse("Not Applied").unwrap();
         assert_eq!(
-            repo.update(&clash, bob.version).await,
+            repo.update(&Update::new(&clash, bob.version)).await,
             Err(RepoError::Conflict(UniqueField::Login)),
             "login {spelling}"
         );
@@ -188,7 +199,7 @@ where
         clash.email = Some(email(spelling));
         clash.full_name = FullName::parse("Not Applied").unwrap();
         assert_eq!(
-            repo.update(&clash, user.version).await,
+            repo.update(&Update::new(&clash, user.version)).await,
             Err(RepoError::Conflict(UniqueField::Email)),
             "{:?} taking {spelling}",
             user.login
@@ -224,7 +235,7 @@ where
     let mut same = next_version(&alice);
     same.full_name = FullName::parse("Alice Liddell").unwrap();
     assert_eq!(
-        repo.update(&same, alice.version).await,
+        repo.update(&Update::new(&same, alice.version)).await,
         Ok(()),
         "unchanged keys"
     );
@@ -233,7 +244,7 @@ where
     recased.login = login("ALICE");
     recased.email = Some(email("Alice@Example.ORG"));
     assert_eq!(
-        repo.update(&recased, same.version).await,
+        repo.update(&Update::new(&recased, same.version)).await,
         Ok(()),
         "new case"
     );
@@ -250,7 +261,7 @@ where
     // The keys are still taken.
     let copycat = sample_user("Alice", Some("ALICE@example.org"));
     assert_eq!(
-        repo.insert(&copycat).await,
+        repo.insert(&copycat, &[]).await,
         Err(RepoError::Conflict(UniqueField::Login))
     );
 }
@@ -270,21 +281,24 @@ where
     let mut renamed = next_version(&alice);
     renamed.login = login("alice2");
     renamed.email = Some(email("alice2@example.org"));
-    assert_eq!(repo.update(&renamed, alice.version).await, Ok(()));
+    assert_eq!(
+        repo.update(&Update::new(&renamed, alice.version)).await,
+        Ok(())
+    );
 
     let bob = sample_user("ALICE", Some("Alice@Example.org"));
     assert_eq!(
-        repo.insert(&bob).await,
+        repo.insert(&bob, &[]).await,
         Ok(()),
         "old login and e-mail are free"
     );
     assert_eq!(
-        repo.insert(&sample_user("Alice2", None)).await,
+        repo.insert(&sample_user("Alice2", None), &[]).await,
         Err(RepoError::Conflict(UniqueField::Login)),
         "new login is taken"
     );
     assert_eq!(
-        repo.insert(&sample_user("dave", Some("ALICE2@example.org")))
+        repo.insert(&sample_user("dave", Some("ALICE2@example.org")), &[])
             .await,
         Err(RepoError::Conflict(UniqueField::Email)),
         "new e-mail is taken"
@@ -292,9 +306,17 @@ where
 
     let mut without_email = next_version(&renamed);
     without_email.email = None;
-    assert_eq!(repo.update(&without_email, renamed.version).await, Ok(()));
+    assert_eq!(
+        repo.update(&Update::new(&without_email, renamed.version))
+            .await,
+        Ok(())
+    );
     let carol = sample_user("carol", Some("alice2@example.org"));
-    assert_eq!(repo.insert(&carol).await, Ok(()), "removed e-mail is free");
+    assert_eq!(
+        repo.insert(&carol, &[]).await,
+        Ok(()),
+        "removed e-mail is free"
+    );
 
     assert_eq!(
         ids(&all_users(&repo).await),
@@ -313,8 +335,11 @@ where
     let repo = make().await;
     let user = sample_user("bookkept", Some("bookkept@example.org"));
     insert_all(&repo, std::slice::from_ref(&user)).await;
-    repo.record_failed_login(user.id).await.unwrap();
-    repo.record_failed_login(user.id).await.unwrap();
+    for _ in 0..2 {
+        repo.reserve_login_attempt(user.id, at_ms(1), NO_LIMIT)
+            .await
+            .unwrap();
+    }
 
     // Bookkeeping in the given user differs from the store in every field.
     let mut changed = next_version(&user);
@@ -322,7 +347,10 @@ where
     changed.failed_logins = 9;
     changed.locked_until = Some(at_ms(3_600_000));
     changed.last_login_at = Some(at_ms(-3_600_000));
-    assert_eq!(repo.update(&changed, user.version).await, Ok(()));
+    assert_eq!(
+        repo.update(&Update::new(&changed, user.version)).await,
+        Ok(())
+    );
 
     let mut expected = changed.clone();
     expected.failed_logins = 2;
@@ -337,19 +365,29 @@ where
     // The other way round: stored values set, the given user's cleared.
     let locked_until = at_ms(7_200_000);
     let last_login = at_ms(5_000);
-    repo.clear_failures(user.id, Some(last_login))
+    repo.record_success(user.id, last_login, Some(last_login), &[])
         .await
         .unwrap();
-    repo.record_failed_login(user.id).await.unwrap();
-    repo.lock(user.id, locked_until).await.unwrap();
-    repo.record_failed_login(user.id).await.unwrap();
+    repo.reserve_login_attempt(user.id, at_ms(1), NO_LIMIT)
+        .await
+        .unwrap();
+    repo.lock(user.id, locked_until, at_ms(1), &[])
+        .await
+        .unwrap();
+    // Counted once the lock has ended; the lock itself stays stored.
+    repo.reserve_login_attempt(user.id, locked_until, NO_LIMIT)
+        .await
+        .unwrap();
 
     let mut cleared = next_version(&expected);
     cleared.full_name = FullName::parse("Changed Again").unwrap();
     cleared.failed_logins = 0;
     cleared.locked_until = None;
     cleared.last_login_at = None;
-    assert_eq!(repo.update(&cleared, expected.version).await, Ok(()));
+    assert_eq!(
+        repo.update(&Update::new(&cleared, expected.version)).await,
+        Ok(())
+    );
 
     let mut expected = cleared;
     expected.failed_logins = 1;
