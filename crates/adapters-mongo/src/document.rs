@@ -444,7 +444,8 @@ mod tests {
         let raw = UserDocument::try_from(&user).unwrap().to_bson().unwrap();
         let mut written: Vec<&str> = raw.keys().map(String::as_str).collect();
         written.sort_unstable();
-        // The sample has every field but a CONTRIBUABLE's `taxpayer_id`.
+        // The sample has every field but a CONTRIBUABLE's `taxpayer_id` and a block request.
+        // (`last_block_request` is in `OPTIONAL_PROFILE`, filtered out below with it.)
         assert_eq!(
             written,
             [
@@ -463,6 +464,7 @@ mod tests {
                 "locked_until",
                 "login",
                 "login_lc",
+                "login_skel",
                 "must_change_password",
                 "name_words",
                 "password_hash",
@@ -484,8 +486,15 @@ mod tests {
                 field::CREATED_AT,
                 field::VERSION,
             ])
-            .chain(&[field::ROLE, field::ACTIVE, field::BLOCKED])
-            .filter(|n| **n != field::TAXPAYER_ID)
+            .chain(&[
+                field::ROLE,
+                field::ACTIVE,
+                field::BLOCKED,
+                field::LOGIN,
+                field::LOGIN_SKELETON,
+                field::FULL_NAME,
+            ])
+            .filter(|n| ![field::TAXPAYER_ID, field::LAST_BLOCK_REQUEST].contains(n))
         {
             assert!(written.contains(name), "{name}");
         }
@@ -511,7 +520,16 @@ mod tests {
             .keys()
             .map(String::as_str)
             .collect();
-        assert_eq!(unset, ["email", "email_lc", "phone", "taxpayer_id"]);
+        assert_eq!(
+            unset,
+            [
+                "email",
+                "email_lc",
+                "phone",
+                "taxpayer_id",
+                "last_block_request"
+            ]
+        );
     }
 
     #[test]

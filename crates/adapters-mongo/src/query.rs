@@ -143,7 +143,8 @@ mod tests {
 
     #[test]
     fn the_list_filter_combines_criteria_with_and() {
-        assert_eq!(list_filter(&UserFilter::default()), Document::new());
+        let live = doc! { "_deleted": { "$exists": false } };
+        assert_eq!(list_filter(&UserFilter::default()), live);
         let filter = UserFilter {
             q: SearchText::new(" J.D "),
             role: Some(Role::Admin),
@@ -162,6 +163,7 @@ mod tests {
                     { "email_lc": { "$regex": prefix } },
                     { "name_words": { "$regex": prefix } },
                 ],
+                "_deleted": { "$exists": false },
             }
         );
     }

@@ -392,6 +392,7 @@ impl UserService {
                         .as_ref()
                         .is_some_and(|last| &last.key == key)
                 });
+                // A retry is not a new call: nothing to change, nothing to record.
                 if replay {
                     return Ok(Effects::default());
                 }
@@ -402,11 +403,7 @@ impl UserService {
                         blocked: wanted,
                     });
                 }
-                // An unblock also lifts a brute-force lock: that alone is a change.
-                let unlocks = !wanted && user.has_lockout();
-                if wanted == user.blocked && !unlocks {
-                    return Ok(Effects::default());
-                }
+                // An unblock also lifts a brute-force lock (rule 9).
                 user.set_blocked(wanted);
                 Ok(Effects::recorded(entry_for(wanted)).clearing_lockout(!wanted))
             })

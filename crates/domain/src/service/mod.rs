@@ -157,9 +157,10 @@ impl UserService {
 
     /// Loads `id`, applies `change`, and writes the result guarded by the version read,
     /// with the [`Effects`] `change` returns; on a concurrent write it starts again from
-    /// fresh data, so `change` always judges the current state. A change that changes
-    /// nothing writes nothing and records nothing. The store refuses to remove the last
-    /// active ADMIN atomically with the write (rule 8), for every path.
+    /// fresh data, so `change` always judges the current state. A call that changes
+    /// nothing writes nothing; its events, if any, record the call alone (there is no
+    /// change for them to go with). The store refuses to remove the last active ADMIN
+    /// atomically with the write (rule 8), for every path.
     async fn modify(
         &self,
         id: UserId,
@@ -171,6 +172,9 @@ impl UserService {
             let effects = change(&mut next)?;
             let clear_lockout = effects.clear_lockout && current.has_lockout();
             if next == current && !clear_lockout {
+                for entry in effects.events {
+                    self.audit.append(&self.record_of(entry, None)).await?;
+                }
                 return Ok(current);
             }
             next.version = current.version + 1;

@@ -198,11 +198,11 @@ where
         repo.update(&refused).await,
         Err(RepoError::Conflict(UniqueField::Email))
     );
+    let twin = sample_user("AUDITED", None);
     assert_eq!(
-        repo.insert(&user, &[event(AuditKind::UserCreated, &user)])
-            .await
-            .map_err(|e| matches!(e, RepoError::Conflict(_))),
-        Err(true)
+        repo.insert(&twin, &[event(AuditKind::UserCreated, &twin)])
+            .await,
+        Err(RepoError::Conflict(UniqueField::Login))
     );
     repo.lock(
         user.id,
