@@ -251,10 +251,15 @@ fn user_service(settings: &Settings, store: Store, hasher: Arc<dyn PasswordHashe
 /// # Errors
 /// `Random` when the operating system has no randomness to give.
 pub fn build_token_service(auth: &AuthSettings) -> Result<TokenService, StartupError> {
-    let secret = match &auth.jwt_secret {
-        Some(secret) => Some(secret.expose().as_bytes().to_vec()),
-        None if auth.algorithm == TokenAlgorithm::EdDsa => None,
-        None => {
+    let secret = match (auth.algorithm, &auth.jwt_secret) {
+        (TokenAlgorithm::Hs256, Some(secret)) => Some(secret.expose().as_bytes().to_vec()),
+        // Under EdDSA the secret is a rotation key only when listed as one: left in place
+        // by default, it would verify HS256 tokens forever.
+        (TokenAlgorithm::EdDsa, Some(secret)) if auth.verify_previous_hs256 => {
+            Some(secret.expose().as_bytes().to_vec())
+        }
+        (TokenAlgorithm::EdDsa, _) => None,
+        (TokenAlgorithm::Hs256, None) => {
             let mut secret = vec![0u8; MIN_JWT_SECRET_BYTES];
             OsRng
                 .try_fill_bytes(&mut secret)
@@ -267,8 +272,8 @@ pub fn build_token_service(auth: &AuthSettings) -> Result<TokenService, StartupE
         .collect::<Result<Vec<_>, _>>()?;
     let signing = match (auth.algorithm, &auth.signing_key_file, secret) {
         (TokenAlgorithm::EdDsa, Some(path), secret) => {
-            // The secret, when still set, verifies the HS256 tokens issued before the
-            // switch, so that the switch logs nobody out.
+            // With `verify_previous_hs256`, the secret verifies the HS256 tokens issued
+            // before the switch, so that the switch logs nobody out.
             also_verify.extend(secret.map(Key::Hs256));
             read_key("auth.signing_key_file", path)?
         }
