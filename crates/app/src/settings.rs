@@ -482,8 +482,8 @@ impl Default for RegistrationSettings {
     }
 }
 
-/// `[bootstrap]`: when both are set and the store has no active ADMIN, this ADMIN is
-/// created at start-up, with a first-login password change.
+/// `[bootstrap]`: when both are set and the store has no ADMIN at all (active or not), this
+/// ADMIN is created at start-up, with a first-login password change.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BootstrapSettings {

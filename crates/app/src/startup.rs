@@ -20,7 +20,7 @@ use adapters_password::{Hasher, OsSecretGenerator};
 use domain::DomainError;
 use domain::model::{Login, PlainPassword};
 use domain::ports::{AuditLog, HashError, PasswordHasher, SystemClock, UserRepository, UuidV4Ids};
-use domain::service::{Ports, UserService};
+use domain::service::{Bootstrap, Ports, UserService};
 use rand::RngCore;
 use rand::rngs::OsRng;
 
@@ -317,10 +317,11 @@ fn read_key(setting: &str, path: &Path) -> Result<Key, StartupError> {
 }
 
 /// SPEC §5: when `bootstrap.admin_login` and `admin_password` are set and the store has
-/// no active ADMIN, creates that ADMIN with a first-login password change. Logs what
-/// happened, never the password.
+/// no ADMIN at all, creates that ADMIN with a first-login password change. Logs what
+/// happened, never the password. ADMINs that all are blocked or deactivated are not
+/// replaced: a warning says how to recover instead.
 ///
-/// A login already taken by an account that is not an active ADMIN is logged and
+/// A login already taken by an account that is not an ADMIN is logged and
 /// skipped rather than fatal: a restart loop would not fix it, and the service is
 /// otherwise usable.
 ///
@@ -340,7 +341,7 @@ pub async fn bootstrap_admin(
     let login = Login::parse(login).map_err(refused)?;
     let password = PlainPassword::new(password.expose()).map_err(refused)?;
     match users.bootstrap_admin(login.clone(), password).await {
-        Ok(Some(user)) => {
+        Ok(Bootstrap::Created(user)) => {
             tracing::info!(
                 user_id = %user.id,
                 login = %user.login,
@@ -348,14 +349,26 @@ pub async fn bootstrap_admin(
             );
             Ok(())
         }
-        Ok(None) => {
+        Ok(Bootstrap::ActiveAdminExists) => {
             tracing::info!("bootstrap: an active administrator already exists; nothing to do");
+            Ok(())
+        }
+        Ok(Bootstrap::NoActiveAdmin { admins }) => {
+            // Not fatal: the service still serves every other account, and the way out is
+            // an operator's deliberate act, not a restart.
+            tracing::warn!(
+                admins,
+                login = %login,
+                "bootstrap: administrators exist but none is active (blocked or deactivated), so the \
+                 bootstrap administrator is not created; create one with `users-service create-admin \
+                 --login <login>`, or unblock or reactivate an existing one"
+            );
             Ok(())
         }
         Err(DomainError::Conflict(field)) => {
             tracing::warn!(
                 login = %login,
-                "bootstrap: the {} is already used by an account that is not an active administrator; no administrator created",
+                "bootstrap: the {} is already used by an account that is not an administrator; no administrator created",
                 field.name()
             );
             Ok(())
