@@ -4,12 +4,33 @@ use domain::DomainError;
 use domain::error::FieldError;
 use std::collections::BTreeMap;
 
-use domain::model::{AuditEvent, Role, UserId};
+use domain::model::{AuditEvent, PlainPassword, Role, UserId};
 use domain::ports::{SearchText, UserFilter};
+use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::dialect::Dialect;
 use crate::error::ApiError;
+
+/// A password as received, in either dialect: deserialised like a string, but its `Debug`
+/// never shows it, so a request body can be logged (or land in a panic message) safely.
+/// Every password field of every request DTO has this type rather than `String`.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    /// The password, checked by the domain's rules.
+    pub(crate) fn into_password(self) -> Result<PlainPassword, FieldError> {
+        PlainPassword::new(self.0)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
 
 /// RFC 3339 in UTC with milliseconds, always the same width (`2026-11-21T10:00:00.000Z`):
 /// milliseconds are what every store keeps.

@@ -237,6 +237,11 @@ pub struct AuthSettings {
     /// HS256 signing secret. Unset: a random one is generated at each start, so tokens do
     /// not survive a restart (and are not shared between replicas).
     pub jwt_secret: Option<Secret>,
+    /// With `algorithm = "EdDSA"`, keeps `jwt_secret` as a rotation key that verifies the
+    /// HS256 tokens issued before the switch. Off (the default), EdDSA ignores the secret:
+    /// one merely left in place must not keep verifying tokens forever, nor let whoever
+    /// still holds it mint tokens that pass.
+    pub verify_previous_hs256: bool,
     /// `iss` claim.
     pub jwt_issuer: String,
     /// `aud` claim.
@@ -253,6 +258,7 @@ impl Default for AuthSettings {
             signing_key_file: None,
             verification_key_files: None,
             jwt_secret: None,
+            verify_previous_hs256: false,
             jwt_issuer: "users-service".to_owned(),
             jwt_audience: "users-service".to_owned(),
             token_ttl_secs: 24 * 60 * 60,
@@ -513,8 +519,8 @@ impl Default for RegistrationSettings {
     }
 }
 
-/// `[bootstrap]`: when both are set and the store has no active ADMIN, this ADMIN is
-/// created at start-up, with a first-login password change.
+/// `[bootstrap]`: when both are set and the store has no ADMIN at all (active or not), this
+/// ADMIN is created at start-up, with a first-login password change.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BootstrapSettings {
@@ -966,7 +972,18 @@ impl Settings {
                  `openssl genpkey -algorithm ed25519`)",
             ));
         }
-        let needs_secret = auth.algorithm == TokenAlgorithm::Hs256 || auth.jwt_secret.is_some();
+        let keeps_previous_hs256 =
+            auth.algorithm == TokenAlgorithm::EdDsa && auth.verify_previous_hs256;
+        if keeps_previous_hs256 && auth.jwt_secret.is_none() {
+            // The operator asked to keep the old sessions; starting without the secret
+            // would log everyone out anyway, the opposite of what was asked.
+            return Err(SettingsError::new(
+                "auth.jwt_secret",
+                "required when auth.verify_previous_hs256 = true (the HS256 secret that \
+                 signed the tokens issued before the switch to EdDSA)",
+            ));
+        }
+        let needs_secret = auth.algorithm == TokenAlgorithm::Hs256 || keeps_previous_hs256;
         if self.server.profile == Profile::Production && needs_secret {
             // A generated secret differs per replica and per start: random 401s, and every
             // session lost at each deployment. A short one can be brute-forced offline
@@ -1120,8 +1137,17 @@ impl Settings {
     /// Things that work but deserve a warning at start-up and in `check-config`.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        match &self.auth.jwt_secret {
-            None if self.auth.algorithm == TokenAlgorithm::EdDsa => {}
+        let auth = &self.auth;
+        let eddsa = auth.algorithm == TokenAlgorithm::EdDsa;
+        match &auth.jwt_secret {
+            None if eddsa => {}
+            Some(_) if eddsa && !auth.verify_previous_hs256 => out.push(
+                "auth.jwt_secret is set but unused: with auth.algorithm = \"EdDSA\" it verifies \
+                 HS256 tokens only when auth.verify_previous_hs256 = true, so HS256 tokens are \
+                 refused; remove the secret, or set that flag for one token lifetime after the \
+                 switch"
+                    .to_owned(),
+            ),
             None => out.push(
                 "auth.jwt_secret is not set: a random secret is generated at each start, so \
                  tokens will not survive a restart (set USERS__AUTH__JWT_SECRET)"
@@ -1132,6 +1158,13 @@ impl Settings {
                  random secret (e.g. `openssl rand -hex 32`)"
             )),
             Some(_) => {}
+        }
+        if auth.verify_previous_hs256 && !eddsa {
+            out.push(
+                "auth.verify_previous_hs256 has no effect with auth.algorithm = \"HS256\": the \
+                 secret signs and verifies already"
+                    .to_owned(),
+            );
         }
         if self.database.kind == DatabaseKind::Memory {
             out.push(

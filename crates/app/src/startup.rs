@@ -23,7 +23,7 @@ use domain::ports::{
     AuditLog, HashError, PasswordHasher, RateLimiter, SystemClock, Unlimited, UserRepository,
     UuidV4Ids,
 };
-use domain::service::{Ports, UserService};
+use domain::service::{Bootstrap, Ports, UserService};
 use rand::RngCore;
 use rand::rngs::OsRng;
 
@@ -301,10 +301,15 @@ fn user_service(
 /// # Errors
 /// `Random` when the operating system has no randomness to give.
 pub fn build_token_service(auth: &AuthSettings) -> Result<TokenService, StartupError> {
-    let secret = match &auth.jwt_secret {
-        Some(secret) => Some(secret.expose().as_bytes().to_vec()),
-        None if auth.algorithm == TokenAlgorithm::EdDsa => None,
-        None => {
+    let secret = match (auth.algorithm, &auth.jwt_secret) {
+        (TokenAlgorithm::Hs256, Some(secret)) => Some(secret.expose().as_bytes().to_vec()),
+        // Under EdDSA the secret is a rotation key only when listed as one: left in place
+        // by default, it would verify HS256 tokens forever.
+        (TokenAlgorithm::EdDsa, Some(secret)) if auth.verify_previous_hs256 => {
+            Some(secret.expose().as_bytes().to_vec())
+        }
+        (TokenAlgorithm::EdDsa, _) => None,
+        (TokenAlgorithm::Hs256, None) => {
             let mut secret = vec![0u8; MIN_JWT_SECRET_BYTES];
             OsRng
                 .try_fill_bytes(&mut secret)
@@ -317,8 +322,8 @@ pub fn build_token_service(auth: &AuthSettings) -> Result<TokenService, StartupE
         .collect::<Result<Vec<_>, _>>()?;
     let signing = match (auth.algorithm, &auth.signing_key_file, secret) {
         (TokenAlgorithm::EdDsa, Some(path), secret) => {
-            // The secret, when still set, verifies the HS256 tokens issued before the
-            // switch, so that the switch logs nobody out.
+            // With `verify_previous_hs256`, the secret verifies the HS256 tokens issued
+            // before the switch, so that the switch logs nobody out.
             also_verify.extend(secret.map(Key::Hs256));
             read_key("auth.signing_key_file", path)?
         }
@@ -362,10 +367,11 @@ fn read_key(setting: &str, path: &Path) -> Result<Key, StartupError> {
 }
 
 /// SPEC §5: when `bootstrap.admin_login` and `admin_password` are set and the store has
-/// no active ADMIN, creates that ADMIN with a first-login password change. Logs what
-/// happened, never the password.
+/// no ADMIN at all, creates that ADMIN with a first-login password change. Logs what
+/// happened, never the password. ADMINs that all are blocked or deactivated are not
+/// replaced: a warning says how to recover instead.
 ///
-/// A login already taken by an account that is not an active ADMIN is logged and
+/// A login already taken by an account that is not an ADMIN is logged and
 /// skipped rather than fatal: a restart loop would not fix it, and the service is
 /// otherwise usable.
 ///
@@ -385,7 +391,7 @@ pub async fn bootstrap_admin(
     let login = Login::parse(login).map_err(refused)?;
     let password = PlainPassword::new(password.expose()).map_err(refused)?;
     match users.bootstrap_admin(login.clone(), password).await {
-        Ok(Some(user)) => {
+        Ok(Bootstrap::Created(user)) => {
             tracing::info!(
                 user_id = %user.id,
                 login = %user.login,
@@ -393,14 +399,26 @@ pub async fn bootstrap_admin(
             );
             Ok(())
         }
-        Ok(None) => {
+        Ok(Bootstrap::ActiveAdminExists) => {
             tracing::info!("bootstrap: an active administrator already exists; nothing to do");
+            Ok(())
+        }
+        Ok(Bootstrap::NoActiveAdmin { admins }) => {
+            // Not fatal: the service still serves every other account, and the way out is
+            // an operator's deliberate act, not a restart.
+            tracing::warn!(
+                admins,
+                login = %login,
+                "bootstrap: administrators exist but none is active (blocked or deactivated), so the \
+                 bootstrap administrator is not created; create one with `users-service create-admin \
+                 --login <login>`, or unblock or reactivate an existing one"
+            );
             Ok(())
         }
         Err(DomainError::Conflict(field)) => {
             tracing::warn!(
                 login = %login,
-                "bootstrap: the {} is already used by an account that is not an active administrator; no administrator created",
+                "bootstrap: the {} is already used by an account that is not an administrator; no administrator created",
                 field.name()
             );
             Ok(())

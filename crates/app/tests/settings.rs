@@ -450,3 +450,92 @@ fn eddsa_needs_a_signing_key_file_and_no_secret() {
         Some("auth.algorithm")
     );
 }
+
+#[test]
+fn under_eddsa_the_hs256_secret_verifies_only_when_listed_as_a_rotation_key() {
+    let long = "k".repeat(32);
+    let eddsa = [
+        ("USERS__AUTH__ALGORITHM", "EdDSA"),
+        (
+            "USERS__AUTH__SIGNING_KEY_FILE",
+            "/etc/users-service/token-key.pem",
+        ),
+    ];
+    fn with<'a>(
+        eddsa: &[(&'a str, &'a str)],
+        extra: &[(&'a str, &'a str)],
+    ) -> Vec<(&'a str, &'a str)> {
+        let mut vars = eddsa.to_vec();
+        vars.extend_from_slice(extra);
+        vars
+    }
+    // A secret merely left in place is unused, and the operator is told so.
+    let left = load(&with(&eddsa, &[("USERS__AUTH__JWT_SECRET", long.as_str())])).unwrap();
+    assert!(!left.auth.verify_previous_hs256);
+    assert!(
+        left.warnings()
+            .iter()
+            .any(|w| w.contains("auth.jwt_secret is set but unused")
+                && w.contains("auth.verify_previous_hs256 = true")),
+        "{:?}",
+        left.warnings()
+    );
+    // Listed: no warning; it must then exist, and be strong in production.
+    let listed = load(&with(
+        &eddsa,
+        &[
+            ("USERS__AUTH__JWT_SECRET", long.as_str()),
+            ("USERS__AUTH__VERIFY_PREVIOUS_HS256", "true"),
+        ],
+    ))
+    .unwrap();
+    assert!(listed.auth.verify_previous_hs256);
+    assert!(listed.warnings().is_empty(), "{:?}", listed.warnings());
+    let e = error(&with(
+        &eddsa,
+        &[("USERS__AUTH__VERIFY_PREVIOUS_HS256", "true")],
+    ));
+    assert_eq!(e.key(), Some("auth.jwt_secret"), "{e}");
+    assert!(e.to_string().contains("verify_previous_hs256"), "{e}");
+    let e = error(&with(
+        &eddsa,
+        &[
+            ("USERS__SERVER__PROFILE", "production"),
+            ("USERS__AUTH__JWT_SECRET", "short"),
+            ("USERS__AUTH__VERIFY_PREVIOUS_HS256", "true"),
+        ],
+    ));
+    assert_eq!(e.key(), Some("auth.jwt_secret"), "{e}");
+    // An unused short secret does not stop a production start.
+    assert!(
+        load(&with(
+            &eddsa,
+            &[
+                ("USERS__SERVER__PROFILE", "production"),
+                ("USERS__AUTH__JWT_SECRET", "short"),
+            ]
+        ))
+        .is_ok()
+    );
+    // Under HS256 the flag means nothing: a warning, not a refusal.
+    let hs = load(&[
+        ("USERS__AUTH__JWT_SECRET", long.as_str()),
+        ("USERS__AUTH__VERIFY_PREVIOUS_HS256", "true"),
+    ])
+    .unwrap();
+    assert!(
+        hs.warnings()
+            .iter()
+            .any(|w| w.contains("verify_previous_hs256 has no effect")),
+        "{:?}",
+        hs.warnings()
+    );
+    assert_eq!(
+        error(&with(
+            &eddsa,
+            &[("USERS__AUTH__VERIFY_PREVIOUS_HS256", "maybe")]
+        ))
+        .key(),
+        Some("auth.verify_previous_hs256")
+    );
+}

@@ -305,3 +305,74 @@ fn the_default_embedded_store_keeps_accounts_across_a_restart() {
     drop(second);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Blocks the ADMIN `login` in the embedded store at `path`, behind the service's back: the
+/// service refuses to shut out its last active ADMIN (rule 8), but a direct edit of the
+/// store during an incident, or a file written before the store enforced rule 8, does not.
+fn block_in_store(path: &std::path::Path, login: &str) {
+    use domain::ports::UserRepository;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut user = runtime.block_on(async {
+        let repo = adapters_embedded::EmbeddedUserRepository::open(path).unwrap();
+        let login = domain::model::Login::parse(login).unwrap();
+        repo.find_by_login(&login).await.unwrap().expect("stored")
+    });
+    assert!(user.role.is_admin());
+    user.blocked = true;
+    user.version += 1;
+    adapters_embedded::tampering::replace_user(path, &user).unwrap();
+}
+
+#[test]
+fn a_blocked_only_admin_is_not_replaced_by_the_bootstrap_admin_at_restart() {
+    let dir = std::env::temp_dir().join(format!(
+        "users-service-smoke-blocked-admin-{}",
+        std::process::id()
+    ));
+    drop(std::fs::remove_dir_all(&dir));
+    let path = dir.join("users.redb");
+    let path_str = path.to_str().unwrap().to_owned();
+    let store = [
+        ("USERS__DATABASE__KIND", "embedded"),
+        ("USERS__DATABASE__PATH", path_str.as_str()),
+    ];
+    // The store's only ADMIN, created by an operator, then blocked.
+    let mut create = store.to_vec();
+    create.push(("USERS_ADMIN_PASSWORD", "Tr3asury-Chief!"));
+    let created = run_cli(&["create-admin", "--login", "boss"], &create, None);
+    assert_eq!(created.code, Some(0), "{created:?}");
+    block_in_store(&path, "boss");
+
+    // The deployment still carries bootstrap settings with a known password.
+    let mut serve = store.to_vec();
+    serve.extend([
+        ("USERS__BOOTSTRAP__ADMIN_LOGIN", "root"),
+        ("USERS__BOOTSTRAP__ADMIN_PASSWORD", STRONG),
+    ]);
+    let app = spawn_app(&serve);
+
+    let response = app.post_json(
+        "/api/v1/auth/login",
+        &json!({"email": "root", "password": STRONG}),
+    );
+    assert_eq!(
+        response.status, 401,
+        "the bootstrap ADMIN was recreated: {}",
+        response.body
+    );
+    let logs = app.logs();
+    let warning = logs
+        .lines()
+        .find(|l| l.contains("bootstrap: administrators exist but none is active"))
+        .unwrap_or_else(|| panic!("no bootstrap warning:\n{logs}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains("users-service create-admin --login"),
+        "{warning}"
+    );
+    assert!(!logs.contains("created the first administrator"), "{logs}");
+    drop(app);
+    drop(std::fs::remove_dir_all(&dir));
+}

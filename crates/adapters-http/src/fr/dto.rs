@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::dialect::Fr;
 use crate::error::ApiError;
 use crate::token::IssuedToken;
-use crate::wire::{Fields, details, timestamp, user_filter};
+use crate::wire::{Fields, Secret, details, timestamp, user_filter};
 
 type Result<T> = std::result::Result<T, ApiError<Fr>>;
 
@@ -264,22 +264,6 @@ fn uuid(raw: &str) -> std::result::Result<Uuid, FieldError> {
         .map_err(|_| FieldError::new("uuid", "UUID_INVALID", "must be a UUID"))
 }
 
-/// A password as received: deserialised like a string, but its `Debug` never shows it, so
-/// a request body can be logged safely.
-#[derive(Deserialize)]
-#[serde(transparent)]
-struct Secret(String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
-
-fn password(raw: Secret) -> std::result::Result<PlainPassword, FieldError> {
-    PlainPassword::new(raw.0)
-}
-
 /// An update field that may be cleared: absent → leave, `null` → clear, value → parse.
 fn clearable<T, U>(
     f: &mut Fields,
@@ -330,7 +314,7 @@ impl LoginIn {
     /// The identifier as typed (the domain resolves login or e-mail) and the password.
     pub fn try_into_domain(self) -> Result<(String, PlainPassword)> {
         let mut f = Fields::default();
-        let secret = f.take(password(self.mot_de_passe), "motDePasse");
+        let secret = f.take(self.mot_de_passe.into_password(), "motDePasse");
         f.finish()?;
         Ok((self.login, complete(secret)?))
     }
@@ -457,7 +441,7 @@ impl CreateIn {
     pub fn try_into_domain(self) -> Result<NewUser> {
         let mut f = Fields::default();
         let login = f.take(Login::parse(&self.login), "login");
-        let password = f.take(password(self.mot_de_passe), "motDePasse");
+        let password = f.take(self.mot_de_passe.into_password(), "motDePasse");
         let full_name = f.take(FullName::parse(&self.nom_complet), "nomComplet");
         let role = f.take(Role::parse(&self.role), "role");
         let email = self.email.and_then(|v| f.take(Email::parse(&v), "email"));
@@ -588,7 +572,7 @@ impl ResetIn {
         let mut f = Fields::default();
         let chosen = self
             .nouveau_mot_de_passe
-            .and_then(|p| f.take(password(p), "nouveauMotDePasse"));
+            .and_then(|p| f.take(p.into_password(), "nouveauMotDePasse"));
         f.finish()?;
         Ok(chosen)
     }
@@ -606,8 +590,11 @@ impl ChangePasswordIn {
     /// The current password, then the new one.
     pub fn try_into_domain(self) -> Result<(PlainPassword, PlainPassword)> {
         let mut f = Fields::default();
-        let current = f.take(password(self.ancien_mot_de_passe), "ancienMotDePasse");
-        let new = f.take(password(self.nouveau_mot_de_passe), "nouveauMotDePasse");
+        let current = f.take(self.ancien_mot_de_passe.into_password(), "ancienMotDePasse");
+        let new = f.take(
+            self.nouveau_mot_de_passe.into_password(),
+            "nouveauMotDePasse",
+        );
         f.finish()?;
         Ok((complete(current)?, complete(new)?))
     }

@@ -13,6 +13,7 @@ use crate::dialect::V1;
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Users};
 use crate::state::AppState;
+use crate::wire::Secret;
 
 type Result<T> = std::result::Result<T, ApiError<V1>>;
 type Auth = Authenticated<V1>;
@@ -26,8 +27,8 @@ fn user_id(raw: &str) -> Result<UserId> {
     UserId::parse(raw).ok_or_else(|| ApiError::from(domain::DomainError::NotFound))
 }
 
-fn password(raw: String, field: &'static str) -> Result<PlainPassword> {
-    PlainPassword::new(raw).map_err(|mut e| {
+fn password(raw: Secret, field: &'static str) -> Result<PlainPassword> {
+    raw.into_password().map_err(|mut e| {
         e.field = field;
         ApiError::from(domain::DomainError::Validation(vec![e]))
     })

@@ -421,12 +421,18 @@ const ED25519_B_PUB: &str = concat!(
 /// Signing with key A, also verifying with B's public key; `secret` "" unsets the HS256
 /// secret the suite otherwise configures.
 fn eddsa_app(secret: Option<&str>) -> TestApp {
+    eddsa_app_with(secret, &[])
+}
+
+/// [`eddsa_app`] with further settings.
+fn eddsa_app_with(secret: Option<&str>, extra: &[(&str, &str)]) -> TestApp {
     let mut env = vec![
         ("USERS__AUTH__ALGORITHM", "EdDSA"),
         ("USERS__AUTH__SIGNING_KEY_FILE", ED25519_A),
         ("USERS__AUTH__VERIFICATION_KEY_FILES", ED25519_B_PUB),
     ];
     env.extend(secret.map(|s| ("USERS__AUTH__JWT_SECRET", s)));
+    env.extend_from_slice(extra);
     TestApp::spawn_with_env(Store::from_env(), &env)
 }
 
@@ -502,9 +508,61 @@ fn eddsa_keys_refuse_algorithm_confusion_and_unknown_kids() {
 
 #[test]
 fn switching_to_eddsa_keeps_the_sessions_signed_with_the_old_secret() {
-    // The suite's secret stays configured: tokens it signed (before the switch) still work.
-    let app = eddsa_app(None);
+    // The suite's secret stays configured and is listed as a rotation key: tokens it signed
+    // (before the switch) still work, while new ones are EdDSA.
+    let app = eddsa_app_with(None, &[("USERS__AUTH__VERIFY_PREVIOUS_HS256", "true")]);
     let user = app.create_active_user("TAXATEUR");
     let legacy = sign(&claims_for(&user));
     app.get_me(&legacy).assert_status(200);
+    app.get_utilisateur_me(&legacy).assert_status(200);
+    app.get_me(&sign_hs256_with_kid(&claims_for(&user)))
+        .assert_status(200);
+    let header = jsonwebtoken::decode_header(user.token()).unwrap();
+    assert_eq!(header.alg, Algorithm::EdDSA);
+    // Listing the secret publishes nothing: only the two Ed25519 keys.
+    assert_eq!(
+        app.get("/.well-known/jwks.json").json()["keys"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+}
+
+#[test]
+fn once_eddsa_signs_an_old_secret_left_in_place_verifies_nothing() {
+    // The suite's secret stays configured, but not as a rotation key: the HS256 tokens it
+    // signs are refused, with or without a kid, and the operator is warned at start-up.
+    let app = eddsa_app(None);
+    let user = app.create_active_user("TAXATEUR");
+    app.get_me(user.token()).assert_status(200);
+    let claims = claims_for(&user);
+    assert_refused(&app, &sign(&claims), "HS256 without kid, secret not listed");
+    assert_refused(
+        &app,
+        &sign_hs256_with_kid(&claims),
+        "HS256 with the secret's kid, secret not listed",
+    );
+    let logs = app.logs();
+    assert!(
+        logs.contains("auth.jwt_secret is set but unused"),
+        "no warning about the unused secret:\n{logs}"
+    );
+}
+
+/// HS256 with the suite's secret, under the `kid` an HS256 service gives that secret (as
+/// the sessions issued before the switch carry).
+fn sign_hs256_with_kid(claims: &Value) -> String {
+    let hs = spawn_app();
+    let kid = jsonwebtoken::decode_header(hs.admin_token())
+        .unwrap()
+        .kid
+        .expect("HS256 tokens name their key");
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(kid);
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
 }

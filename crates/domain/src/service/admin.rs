@@ -12,6 +12,20 @@ use crate::model::{
 };
 use crate::ports::{Page, PageRequest, UserFilter};
 
+/// What [`UserService::bootstrap_admin`] found and did.
+#[derive(Clone, Debug)]
+pub enum Bootstrap {
+    /// The store had no ADMIN: this one was created, with a first-login password change.
+    Created(Box<User>),
+    /// An active, unblocked ADMIN exists: nothing was done.
+    ActiveAdminExists,
+    /// ADMINs exist but every one is blocked or deactivated: nothing was created.
+    NoActiveAdmin {
+        /// How many ADMINs the store holds.
+        admins: u64,
+    },
+}
+
 /// What an account is created with.
 #[derive(Clone, Debug)]
 pub struct NewUser {
@@ -156,26 +170,39 @@ impl UserService {
         self.settle(entry, result).await
     }
 
-    /// Creates the first ADMIN when the store has no active one; `None` when there was one.
+    /// Creates the first ADMIN only when the store has no ADMIN at all, active or not.
     pub async fn bootstrap_admin(
         &self,
         login: Login,
         password: PlainPassword,
-    ) -> Result<Option<User>, DomainError> {
-        let active_admins = self
+    ) -> Result<Bootstrap, DomainError> {
+        // Counts only: no user is read.
+        let count = PageRequest {
+            offset: 0,
+            limit: 0,
+        };
+        let admins = UserFilter {
+            role: Some(Role::Admin),
+            ..UserFilter::default()
+        };
+        if self
             .repo
-            .list(
-                &UserFilter::active_admins(),
-                PageRequest {
-                    offset: 0,
-                    limit: 0,
-                },
-            )
-            .await?;
-        if active_admins.total > 0 {
-            return Ok(None);
+            .list(&UserFilter::active_admins(), count)
+            .await?
+            .total
+            > 0
+        {
+            return Ok(Bootstrap::ActiveAdminExists);
         }
-        self.create_admin(login, None, password).await.map(Some)
+        // ADMINs that were blocked or deactivated were shut out on purpose: recreating one
+        // with the configured, widely known password would undo that at every restart.
+        let inactive = self.repo.list(&admins, count).await?.total;
+        if inactive > 0 {
+            return Ok(Bootstrap::NoActiveAdmin { admins: inactive });
+        }
+        self.create_admin(login, None, password)
+            .await
+            .map(|user| Bootstrap::Created(Box::new(user)))
     }
 
     /// The one creation path: rule 2, rule 3, hashing, then an insert that enforces rule 1

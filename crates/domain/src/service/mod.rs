@@ -7,7 +7,7 @@ mod profile;
 
 use std::sync::Arc;
 
-pub use admin::{NewUser, UserUpdate};
+pub use admin::{Bootstrap, NewUser, UserUpdate};
 pub use auth::Registration;
 pub use profile::ProfileUpdate;
 

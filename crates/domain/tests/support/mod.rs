@@ -76,6 +76,27 @@ impl World {
         Self::with_config(ServiceConfig::default()).await
     }
 
+    /// A service over an empty store, without the world's ADMIN.
+    pub fn without_admin() -> (UserService, Arc<InMemoryUserRepository>) {
+        let repo = Arc::new(InMemoryUserRepository::new());
+        let clock = Arc::new(TestClock(Mutex::new(
+            OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap(),
+        )));
+        let service = UserService::new(
+            Ports {
+                repo: repo.clone(),
+                audit: repo.clone(),
+                hasher: Arc::new(PlainTextHasher::default()),
+                clock,
+                ids: Arc::new(SeqIds::default()),
+                secrets: Arc::new(FixedSecrets),
+                limiter: Arc::new(domain::ports::Unlimited),
+            },
+            ServiceConfig::default(),
+        );
+        (service, repo)
+    }
+
     pub async fn with_config(config: ServiceConfig) -> Self {
         let repo = Arc::new(InMemoryUserRepository::new());
         let hasher = Arc::new(PlainTextHasher::default());
