@@ -10,7 +10,7 @@ use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use futures::StreamExt;
 use futures::future::LocalBoxFuture;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::dialect::Dialect;
 use crate::error::{ApiError, Detail, MAX_BODY_BYTES, field_of_serde_message};
@@ -87,6 +87,11 @@ pub(crate) fn require_json_content_type<D>(req: &HttpRequest) -> Result<(), ApiE
 }
 
 /// Decodes JSON, naming the offending field (its wire name, dotted for nested fields).
+///
+/// The syntax is judged first, on the whole body: anything but exactly one JSON value
+/// (whitespace aside) is 400 `MALFORMED_JSON`, whatever its first value looks like. A typed
+/// decode alone stops at the first value's missing or unknown field and would call
+/// `{"email": "a@b.cd"} trai` a 422; only a well-formed body may earn a field-naming 422.
 pub(crate) fn parse<T: DeserializeOwned, D>(bytes: &[u8]) -> Result<T, ApiError<D>> {
     let malformed = |message: String| {
         ApiError::new(
@@ -95,8 +100,11 @@ pub(crate) fn parse<T: DeserializeOwned, D>(bytes: &[u8]) -> Result<T, ApiError<
             format!("malformed JSON: {message}"),
         )
     };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+    // UTF-8 first: serde_json does not check the strings it skips.
+    let text = std::str::from_utf8(bytes).map_err(|e| malformed(e.to_string()))?;
+    serde_json::from_str::<IgnoredAny>(text).map_err(|e| malformed(e.to_string()))?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.to_string();
@@ -114,10 +122,7 @@ pub(crate) fn parse<T: DeserializeOwned, D>(bytes: &[u8]) -> Result<T, ApiError<
         } else {
             malformed(message)
         }
-    })?;
-    // Trailing characters after the document are malformed, as with `serde_json::from_slice`.
-    de.end().map_err(|e| malformed(e.to_string()))?;
-    Ok(value)
+    })
 }
 
 impl<T: DeserializeOwned + 'static, D: Dialect> FromRequest for Json<T, D> {
@@ -135,5 +140,76 @@ impl<T: DeserializeOwned + 'static, D: Dialect> FromRequest for Json<T, D> {
                 dialect: PhantomData,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::dialect::V1;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code, reason = "only decoded")]
+    struct Login {
+        email: String,
+        password: String,
+    }
+
+    fn status_and_code(body: &[u8]) -> (u16, &'static str) {
+        let e = parse::<Login, V1>(body).unwrap_err();
+        (e.status.as_u16(), e.code)
+    }
+
+    #[test]
+    fn anything_but_exactly_one_json_value_is_malformed_before_its_fields_are_judged() {
+        for body in [
+            &br#"{"email": "a@b.cd"} trai"#[..],
+            br#"{"email": "a@b.cd"} {"email": "a@b.cd"}"#,
+            br#"{"email": "a@b.cd", "password": "x"} x"#,
+            b"{}x",
+            b"{}]",
+            b"{} 1",
+            b"{",
+            b"",
+            b"{\"email\": \"\xff\", \"password\": \"x\"}",
+            b"{\"skipped\": \"\xff\"}",
+        ] {
+            assert_eq!(
+                status_and_code(body),
+                (400, "MALFORMED_JSON"),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let unclosed = "[".repeat(30_000);
+        assert_eq!(
+            status_and_code(unclosed.as_bytes()),
+            (400, "MALFORMED_JSON")
+        );
+        // Deep but well-formed: one value, of the wrong shape.
+        let deep = format!("{}{}", "[".repeat(30_000), "]".repeat(30_000));
+        assert_eq!(status_and_code(deep.as_bytes()), (422, "VALIDATION_ERROR"));
+    }
+
+    #[test]
+    fn one_value_of_the_wrong_shape_is_a_422_naming_the_field() {
+        for (body, field) in [
+            (r#"{"email": "a@b.cd"}"#, "password"),
+            (r#"{"email": "a@b.cd", "password": "x", "role": 1}"#, "role"),
+            (r#"{"email": 1, "password": "x"}"#, "email"),
+        ] {
+            let e = parse::<Login, V1>(body.as_bytes()).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (422, "VALIDATION_ERROR"));
+            assert_eq!(e.details[0].field, field);
+            assert_eq!(e.details[0].code, "INVALID_FIELD");
+        }
+        let login: Login =
+            parse::<Login, V1>(b" \n{\"email\": \"a@b.cd\", \"password\": \"x\"}\r\n\t ").unwrap();
+        assert_eq!(login.email, "a@b.cd");
     }
 }

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::fr::messages;
 
 /// How one route family names fields and shapes error bodies.
 pub trait Dialect: Send + Sync + 'static {
@@ -51,41 +52,15 @@ impl Dialect for V1 {
 }
 
 /// Dialect fr: `{"success": false, "error": {"code", "message", "details": [{"champ", "message"}]}}`,
-/// with the codes of the French API (`LOGIN_DEJA_UTILISE`, …).
+/// with the codes of the French API (`LOGIN_DEJA_UTILISE`, …) and French messages.
 #[derive(Debug)]
 pub struct Fr;
 
 impl Fr {
-    /// The fr code for a stable code; codes without a French form pass through unchanged.
+    /// The fr code for a stable code (from [`messages::ENTRIES`]); codes without a French
+    /// form pass through unchanged.
     pub fn code(code: &'static str) -> &'static str {
-        match code {
-            "LOGIN_TAKEN" => "LOGIN_DEJA_UTILISE",
-            "EMAIL_TAKEN" => "EMAIL_DEJA_UTILISE",
-            "VALIDATION_ERROR" => "DONNEES_INVALIDES",
-            "WEAK_PASSWORD" => "MOT_DE_PASSE_FAIBLE",
-            "INVALID_CREDENTIALS" => "IDENTIFIANTS_INVALIDES",
-            "INVALID_CURRENT_PASSWORD" => "ANCIEN_MOT_DE_PASSE_INVALIDE",
-            "ACCOUNT_LOCKED" => "COMPTE_VERROUILLE",
-            "ACCOUNT_BLOCKED" => "COMPTE_BLOQUE",
-            "ACCOUNT_INACTIVE" => "COMPTE_INACTIF",
-            "PERMISSION_DENIED" => "ACCES_REFUSE",
-            "PASSWORD_CHANGE_REQUIRED" => "CHANGEMENT_MOT_DE_PASSE_REQUIS",
-            "NOT_FOUND" => "UTILISATEUR_INTROUVABLE",
-            "AGENT_TAXPAYER_MISMATCH" => "AGENT_CONTRIBUABLE_INCOMPATIBLES",
-            "SELF_ACTION_FORBIDDEN" => "ACTION_SUR_SOI_INTERDITE",
-            "LAST_ADMIN" => "DERNIER_ADMIN",
-            "UNAUTHENTICATED" => "NON_AUTHENTIFIE",
-            "INVALID_TOKEN" => "JETON_INVALIDE",
-            "STORE_UNAVAILABLE" => "SERVICE_INDISPONIBLE",
-            "MALFORMED_JSON" | "MALFORMED_BODY" => "JSON_MALFORME",
-            "PAYLOAD_TOO_LARGE" => "CORPS_TROP_VOLUMINEUX",
-            "UNSUPPORTED_MEDIA_TYPE" => "TYPE_DE_CONTENU_NON_SUPPORTE",
-            "CONFLICT" => "MODIFICATION_CONCURRENTE",
-            "RATE_LIMITED" => "TROP_DE_REQUETES",
-            "HEADERS_TOO_LARGE" => "EN_TETES_TROP_VOLUMINEUX",
-            "CORS_ORIGIN_NOT_ALLOWED" => "ORIGINE_NON_AUTORISEE",
-            other => other,
-        }
+        messages::fr_code(code)
     }
 }
 
@@ -107,15 +82,23 @@ impl Dialect for Fr {
         }
     }
 
+    /// Messages in French from [`messages::ENTRIES`]; detail codes stay the stable ones.
     fn error_body(error: &ApiError<Self>) -> Value {
         let details: Vec<Value> = error
             .details
             .iter()
-            .map(|d| json!({ "champ": d.field, "code": d.code, "message": d.message }))
+            .map(|d| {
+                let message =
+                    messages::detail_message(d.code, &d.field).unwrap_or_else(|| d.message.clone());
+                json!({ "champ": d.field, "code": d.code, "message": message })
+            })
             .collect();
+        // A code missing from the table keeps its English message rather than none; the
+        // table's unit tests fail on any such code, so it is caught before a release.
+        let message = messages::message(error.code).unwrap_or(&error.message);
         json!({
             "success": false,
-            "error": { "code": Fr::code(error.code), "message": error.message, "details": details }
+            "error": { "code": Fr::code(error.code), "message": message, "details": details }
         })
     }
 }

@@ -182,9 +182,9 @@ pub async fn standard_headers(
 }
 
 /// Most bytes of a request head (target, header names and values) the service reads.
-const MAX_HEAD_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Most header lines of a request.
-const MAX_HEADERS: usize = 64;
+pub(crate) const MAX_HEADERS: usize = 64;
 
 /// The refusals of the transport layer as API errors, in the dialect of the path: 431 for
 /// a request head beyond [`MAX_HEAD_BYTES`] or [`MAX_HEADERS`] (actix bounds what it

@@ -233,7 +233,7 @@ pub async fn me(auth: Auth) -> Result<HttpResponse> {
 pub async fn route_not_found() -> Result<HttpResponse> {
     Err(ApiError::new(
         StatusCode::NOT_FOUND,
-        "ROUTE_INTROUVABLE",
+        "ROUTE_NOT_FOUND",
         "no such route",
     ))
 }
@@ -242,7 +242,7 @@ pub async fn route_not_found() -> Result<HttpResponse> {
 pub async fn method_not_allowed() -> Result<HttpResponse> {
     Err(ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "METHODE_NON_AUTORISEE",
+        "METHOD_NOT_ALLOWED",
         "method not allowed on this route",
     ))
 }

@@ -5,9 +5,11 @@
 //! # Layout
 //! - `dto`: request bodies with their `try_into_domain()`, and the response shapes.
 //! - `handlers`: one use case per route.
+//! - [`messages`]: the fr code and the French message of every stable code.
 
 mod dto;
 mod handlers;
+pub mod messages;
 
 use actix_web::web;
 

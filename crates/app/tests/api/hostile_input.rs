@@ -241,6 +241,97 @@ fn malformed_json_is_400_in_both_dialects() {
     assert_eq!(app.utilisateur(&target.id)["bloque"], false);
 }
 
+/// Well-formed JSON followed by more bytes, whose first value alone would be a 422 (missing
+/// or unknown fields) on every route below.
+const NOT_ONE_JSON_VALUE: [&str; 6] = [
+    r#"{"email": "a@b.cd"} trai"#,
+    r#"{"email": "a@b.cd"} {"email": "a@b.cd"}"#,
+    r#"{"email": "a@b.cd"}{"password": "x"}"#,
+    "{}x",
+    "{}]",
+    "{} 1",
+];
+
+#[test]
+fn a_body_that_is_not_exactly_one_json_value_is_400_before_any_field_is_judged() {
+    let app = spawn_app();
+    let admin = app.admin_token();
+    let target = app.create_user("TAXATEUR");
+    let before = app.utilisateur(&target.id);
+    let raw = |method: &'static str, path: &str, token: Option<&str>, body: &str| {
+        let request = app
+            .request(method, path)
+            .header("Content-Type", "application/json")
+            .body(body.as_bytes().to_vec());
+        match token {
+            Some(token) => request.bearer(token).send(),
+            None => request.send(),
+        }
+    };
+
+    for body in NOT_ONE_JSON_VALUE {
+        for (method, path, token) in [
+            ("POST", "/api/v1/auth/register".to_owned(), None),
+            ("POST", "/api/v1/auth/login".to_owned(), None),
+            ("PUT", "/api/v1/users/me".to_owned(), Some(admin)),
+            ("DELETE", "/api/v1/users/me".to_owned(), Some(admin)),
+            (
+                "PUT",
+                format!("/api/v1/admin/users/{}", target.id),
+                Some(admin),
+            ),
+        ] {
+            let response = raw(method, &path, token, body);
+            let detail = response.assert_v1_error(400, "MALFORMED_JSON");
+            assert!(detail.is_string(), "{body}: {}", response.body);
+        }
+        for (path, token) in [
+            ("/api/auth/login".to_owned(), None),
+            ("/api/utilisateurs".to_owned(), Some(admin)),
+            (
+                format!("/api/utilisateurs/{}/bloquer", target.id),
+                Some(admin),
+            ),
+            (
+                format!("/api/utilisateurs/{}/reset-password", target.id),
+                Some(admin),
+            ),
+            ("/api/utilisateurs/change-password".to_owned(), Some(admin)),
+        ] {
+            let error = raw("POST", &path, token, body).assert_fr_error(400, "JSON_MALFORME");
+            assert_eq!(error["details"], json!([]), "{body}: {error}");
+        }
+        raw(
+            "PUT",
+            &format!("/api/utilisateurs/{}", target.id),
+            Some(admin),
+            body,
+        )
+        .assert_fr_error(400, "JSON_MALFORME");
+    }
+
+    // Whitespace around the one value is not "more bytes"; a well-formed body of the wrong
+    // shape is still the 422 that names the field.
+    raw(
+        "POST",
+        "/api/auth/login",
+        None,
+        &format!(
+            " \n{} \r\n\t",
+            json!({"login": ROOT_LOGIN, "motDePasse": ROOT_PASSWORD})
+        ),
+    )
+    .assert_status(200);
+    let wrong_shape = raw("POST", "/api/auth/login", None, r#"{"email": "a@b.cd"}"#);
+    wrong_shape.assert_fr_error(422, "DONNEES_INVALIDES");
+    assert_eq!(wrong_shape.fr_fields(), ["email"], "{}", wrong_shape.body);
+    raw("POST", "/api/v1/auth/login", None, r#"{"email": "a@b.cd"}"#)
+        .assert_v1_validation("VALIDATION_ERROR");
+
+    assert_eq!(app.utilisateur(&target.id), before, "nothing changed");
+    app.get_utilisateur_me(admin).assert_status(200);
+}
+
 #[test]
 fn a_body_that_is_not_declared_as_json_is_415() {
     let app = spawn_app();

@@ -12,6 +12,7 @@
 //!   `X-Request-Id`.
 //! - [`v1_routes`], [`fr_routes`]: every route of SPEC §3.1 and §3.2, exact bodies, statuses,
 //!   envelopes and headers.
+//! - [`fr_messages`]: the fr dialect's messages are the French of one table; v1's English.
 //! - [`permissions`]: the permission matrix, 9 roles × 7 actions.
 //! - [`audit`]: the audit trail's events, its two routes, and `audit verify` on a tampered store.
 //! - [`admin_rules`]: rule 8 (only an ADMIN touches an ADMIN, no self block/delete, last ADMIN).
@@ -41,6 +42,7 @@ mod audit;
 mod blocking;
 mod concurrency;
 mod first_login;
+mod fr_messages;
 mod fr_routes;
 mod hostile_input;
 mod lockout;
