@@ -345,3 +345,96 @@ async fn a_runner_that_stopped_midway_is_reported_with_instructions() {
     // Nothing after it was applied either.
     assert_eq!(records(repo.database()).await.len(), 1);
 }
+
+/// A user document as the version before migration 0004 wrote it: keys folded with
+/// `to_lowercase`, no skeleton.
+fn legacy_user(id: u128, login: &str, email: &str, name: &str) -> Document {
+    let id = uuid::Uuid::from_u128(id).hyphenated().to_string();
+    let now = DateTime::from_millis(1_780_000_000_000);
+    doc! {
+        "_id": &id, "login": login, "login_lc": login.to_lowercase(),
+        "email": email, "email_lc": email.to_lowercase(),
+        "full_name": name, "name_words": name.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>(),
+        "role": "TAXATEUR", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+        "active": true, "blocked": false, "must_change_password": false,
+        "failed_logins": 0_i64, "token_version": 0_i64,
+        "created_at": now, "updated_at": now, "version": 1_i64,
+    }
+}
+
+const UP_TO_0003: usize = 3;
+
+/// Migration 0004 re-keys every user under Unicode folding and gives logins their
+/// confusable skeleton; when the new keys would merge accounts it stops before changing
+/// anything, names every group, and applies once an operator resolved them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_keys_are_refolded_and_collisions_stop_the_migration() {
+    let Some(uri) = support::server_uri() else {
+        return;
+    };
+    let repo = support::unmigrated_repo(&uri).await;
+    let db = repo.database();
+    Migrator::new(&embedded()[..UP_TO_0003])
+        .run(db)
+        .await
+        .unwrap();
+    let users = db.collection::<Document>(USERS_COLLECTION);
+    users
+        .insert_many([
+            legacy_user(1, "Straße", "Gross@Example.org", "Hans Großmann"),
+            legacy_user(2, "admin", "admin@example.org", "Vrai Admin"),
+            // Full-width: "ａｄｍｉｎ" to_lowercase is still full-width, a distinct key before.
+            legacy_user(3, "ＡＤＭＩＮ", "fake@example.org", "Faux Admin"),
+        ])
+        .await
+        .unwrap();
+
+    let refused = repo.migrate().await.unwrap_err().to_string();
+    assert!(refused.contains("same login"), "{refused}");
+    for id in [2_u128, 3] {
+        assert!(
+            refused.contains(&uuid::Uuid::from_u128(id).to_string()),
+            "{refused}"
+        );
+    }
+    let untouched = users
+        .find_one(doc! { "_id": uuid::Uuid::from_u128(1).to_string() })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        untouched.get_str("login_lc").unwrap(),
+        "straße",
+        "nothing changed"
+    );
+    assert!(!untouched.contains_key("login_skel"));
+
+    // The operator resolves the group, then the migration applies.
+    users
+        .delete_one(doc! { "_id": uuid::Uuid::from_u128(3).to_string() })
+        .await
+        .unwrap();
+    repo.migrate().await.unwrap();
+    let rekeyed = users
+        .find_one(doc! { "_id": uuid::Uuid::from_u128(1).to_string() })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rekeyed.get_str("login_lc").unwrap(), "strasse");
+    assert!(!rekeyed.get_str("login_skel").unwrap().is_empty());
+    assert_eq!(rekeyed.get_str("email_lc").unwrap(), "gross@example.org");
+    let words: Vec<&str> = rekeyed
+        .get_array("name_words")
+        .unwrap()
+        .iter()
+        .filter_map(Bson::as_str)
+        .collect();
+    assert_eq!(words, ["hans", "grossmann"]);
+    use domain::ports::UserRepository;
+    let found = repo
+        .find_by_login(&domain::model::Login::parse("STRASSE").unwrap())
+        .await
+        .unwrap()
+        .expect("found under the folded key");
+    assert_eq!(found.login.as_str(), "Straße");
+}

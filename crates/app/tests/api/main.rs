@@ -25,6 +25,10 @@
 //! - [`hostile_input`]: mass assignment, malformed, oversized and injection-shaped bodies,
 //!   unknown routes and ids.
 //! - [`transport`]: CORS, request-head limits and timeouts, over raw TCP.
+//! - [`hardening`]: issue 13's points through HTTP: no password oracle, own secrets only
+//!   with proof, identity strings that cannot pose as others, idempotent blocks, budgets
+//!   per client and per account on every password route.
+//! - [`races`]: ADMINs taking each other out at once, parallel guesses against the lockout.
 //! - [`ops`]: `/health`, `/ready`, `/metrics`, `/openapi.json`, `/docs`, `X-Request-Id`.
 #![allow(
     clippy::unwrap_used,
@@ -44,10 +48,12 @@ mod concurrency;
 mod first_login;
 mod fr_messages;
 mod fr_routes;
+mod hardening;
 mod hostile_input;
 mod lockout;
 mod ops;
 mod permissions;
+mod races;
 mod rate_limit;
 mod tokens;
 mod transport;

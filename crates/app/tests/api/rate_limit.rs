@@ -16,6 +16,8 @@ fn limited_app(burst: u32, trusted_proxies: &str) -> TestApp {
             ("USERS__RATE_LIMIT__ENABLED", "true"),
             ("USERS__RATE_LIMIT__PER_MINUTE", "1"),
             ("USERS__RATE_LIMIT__BURST", &burst),
+            // The client budget alone: every attempt here names one account.
+            ("USERS__RATE_LIMIT__ACCOUNT_BURST", "1000"),
             ("USERS__RATE_LIMIT__TRUSTED_PROXIES", trusted_proxies),
         ],
     )

@@ -214,7 +214,9 @@ impl UserService {
         entry: Entry,
     ) -> Result<User, DomainError> {
         check_links(new.role, new.agent_id, new.taxpayer_id)?;
-        let hasher = self.passwords(new.login.key())?;
+        // A creation has no account to protect yet: its budget is the identity being
+        // claimed, apart from that login's attempts (registrations answer 409 when taken).
+        let hasher = self.passwords(&format!("new:{}", new.login.key()))?;
         self.check_new_password(
             hasher,
             &new.password,
@@ -308,7 +310,7 @@ impl UserService {
         actor.may_manage(&target)?;
         let new_hash = match &update.password {
             Some(password) => {
-                let hasher = self.passwords(&id.to_string())?;
+                let hasher = self.passwords(target.login.key())?;
                 let email = update
                     .email
                     .as_ref()
@@ -474,7 +476,7 @@ impl UserService {
         }
         let target = self.load(id).await?;
         actor.may_manage(&target)?;
-        let hasher = self.passwords(&id.to_string())?;
+        let hasher = self.passwords(target.login.key())?;
         let (password, generated) = match password {
             Some(p) => {
                 self.check_new_password(

@@ -207,8 +207,8 @@ impl UserService {
         new: &PlainPassword,
         entry: &Entry,
     ) -> Result<User, DomainError> {
-        let hasher = self.passwords(&actor.id.to_string())?;
         let user = self.load(actor.id).await?;
+        let hasher = self.passwords(user.login.key())?;
         self.confirm_password(hasher, &user, current).await?;
         self.check_new_password(
             hasher,

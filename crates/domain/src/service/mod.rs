@@ -207,7 +207,9 @@ impl UserService {
 
     /// Counts a password attempt against the client of this request and against
     /// `account`, before any hashing: every use case that verifies or sets a password
-    /// gets its hasher from here, so none can skip the budgets.
+    /// gets its hasher from here, so none can skip the budgets. An account is named by its
+    /// login key, which is also what a login by login counts against (a login by e-mail
+    /// counts against the address: the identifier typed, whether an account has it or not).
     fn passwords(&self, account: &str) -> Result<&dyn PasswordHasher, DomainError> {
         let over = |retry_after| DomainError::RateLimited { retry_after };
         if let Some(client) = &self.context.client_ip {

@@ -81,7 +81,7 @@ impl UserService {
                     "changing the e-mail or the password requires current_password",
                 )]));
             };
-            let hasher = self.passwords(&actor.id.to_string())?;
+            let hasher = self.passwords(user.login.key())?;
             self.confirm_password(hasher, &user, current).await?;
             if let Some(password) = &update.password {
                 let email = update.email.as_ref().or(user.email.as_ref());
@@ -123,8 +123,8 @@ impl UserService {
             .on(actor.id);
         let result = async {
             actor.require_full_access()?;
-            let hasher = self.passwords(&actor.id.to_string())?;
             let user = self.load(actor.id).await?;
+            let hasher = self.passwords(user.login.key())?;
             self.confirm_password(hasher, &user, current).await?;
             Ok(self
                 .repo
