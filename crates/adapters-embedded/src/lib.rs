@@ -508,6 +508,8 @@ impl UserRepository for EmbeddedUserRepository {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+    use domain::model::Login;
+    use redb::ReadableTable;
     use repository_contract::sample_user;
 
     use super::*;
@@ -657,6 +659,129 @@ mod tests {
             runtime.block_on(repo.get(user.id)).unwrap();
             assert!(lock(&repo.recent).users.len() <= RECENT_CAPACITY);
         }
+    }
+
+    #[tokio::test]
+    async fn a_change_whose_event_cannot_be_appended_is_not_made() {
+        let repo = fresh();
+        let user = sample_user("audited", Some("audited@example.org"));
+        let record = |kind| domain::model::AuditRecord {
+            at: user.created_at,
+            kind,
+            failure: None,
+            actor: Some(user.id),
+            target: Some(user.id),
+            context: domain::model::RequestContext::default(),
+            details: Vec::new(),
+        };
+        repo.insert(&user, &[record(domain::model::AuditKind::UserCreated)])
+            .await
+            .unwrap();
+        // The trail fails mid-request: its newest event no longer reads back.
+        poke(&repo, audit::EVENTS, |t| {
+            t.insert(1, b"not an event".as_slice()).unwrap();
+        });
+        let mut blocked = user.clone();
+        blocked.blocked = true;
+        blocked.version += 1;
+        let update = Update {
+            events: vec![record(domain::model::AuditKind::UserBlocked)],
+            ..Update::new(&blocked, user.version)
+        };
+        is_other(repo.update(&update).await, "audit event 1");
+        assert_eq!(
+            repo.get(user.id).await.unwrap(),
+            Some(user.clone()),
+            "not made"
+        );
+        is_other(
+            repo.delete(user.id, &[record(domain::model::AuditKind::UserDeleted)])
+                .await,
+            "audit event 1",
+        );
+        assert!(repo.get(user.id).await.unwrap().is_some(), "not deleted");
+    }
+
+    /// Back to layout 2: keys folded by `to_lowercase`, no skeleton table, schema 2.
+    fn downgrade_to_layout_2(repo: &EmbeddedUserRepository, legacy: &[(&User, &str)]) {
+        let txn = repo.db.begin_write().unwrap();
+        txn.delete_table(tables::SKELETONS).unwrap();
+        {
+            let mut logins = txn.open_table(tables::LOGINS).unwrap();
+            let mut users = txn.open_table(tables::USERS).unwrap();
+            for (user, login) in legacy {
+                let key = user.id.as_uuid().as_u128();
+                logins.remove(user.login.key()).unwrap();
+                logins.insert(login.to_lowercase().as_str(), key).unwrap();
+                let bytes = users.get(key).unwrap().unwrap().value().to_vec();
+                let mut record: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                record["login"] = serde_json::Value::from(*login);
+                let bytes = serde_json::to_vec(&record).unwrap();
+                users.insert(key, bytes.as_slice()).unwrap();
+            }
+        }
+        txn.open_table(tables::META)
+            .unwrap()
+            .insert(tables::SCHEMA_KEY, 2)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_layout_2_file_is_rekeyed_and_collisions_stop_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.redb");
+        let repo = EmbeddedUserRepository::open(&path).unwrap();
+        let strasse = sample_user("placeholder-1", None);
+        let admin = sample_user("admin", None);
+        let twin = sample_user("placeholder-2", None);
+        for user in [&strasse, &admin, &twin] {
+            repo.insert(user, &[]).await.unwrap();
+        }
+        // As the previous version stored them: "Straße" under "straße", and a full-width
+        // "ＡＤＭＩＮ" under its own lower case, beside "admin".
+        downgrade_to_layout_2(&repo, &[(&strasse, "Straße"), (&twin, "ＡＤＭＩＮ")]);
+        drop(repo);
+
+        let refused = EmbeddedUserRepository::open(&path).unwrap_err().to_string();
+        assert!(refused.contains("same login"), "{refused}");
+        assert!(refused.contains(&admin.id.to_string()), "{refused}");
+        assert!(refused.contains(&twin.id.to_string()), "{refused}");
+        {
+            // Nothing changed: still layout 2.
+            let db = redb::Database::open(&path).unwrap();
+            let txn = db.begin_read().unwrap();
+            let meta = txn.open_table(tables::META).unwrap();
+            assert_eq!(meta.get(tables::SCHEMA_KEY).unwrap().unwrap().value(), 2);
+            drop((meta, txn));
+            // The operator resolves the group (here: removes the impostor's record).
+            let txn = db.begin_write().unwrap();
+            txn.open_table(tables::USERS)
+                .unwrap()
+                .remove(twin.id.as_uuid().as_u128())
+                .unwrap();
+            txn.open_table(tables::LOGINS)
+                .unwrap()
+                .remove("ａｄｍｉｎ")
+                .unwrap();
+            txn.commit().unwrap();
+        }
+
+        let repo = EmbeddedUserRepository::open(&path).unwrap();
+        let found = repo
+            .find_by_login(&Login::parse("STRASSE").unwrap())
+            .await
+            .unwrap()
+            .expect("found under the folded key");
+        assert_eq!(found.id, strasse.id);
+        assert_eq!(found.login.as_str(), "Straße");
+        let mut lookalike = sample_user("adrnin", None);
+        lookalike.login = Login::parse("adrnin").unwrap();
+        assert_eq!(
+            repo.insert(&lookalike, &[]).await,
+            Err(RepoError::Conflict(domain::error::UniqueField::Login)),
+            "the skeleton index was built"
+        );
     }
 
     #[tokio::test]

@@ -24,7 +24,7 @@ pub(crate) const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("use
 /// Unique index: case-folded login → id.
 pub(crate) const LOGINS: TableDefinition<&str, u128> = TableDefinition::new("login_lc");
 /// Unique index: the login's confusable skeleton (`Login::skeleton`) → id.
-const SKELETONS: TableDefinition<&str, u128> = TableDefinition::new("login_skeleton");
+pub(crate) const SKELETONS: TableDefinition<&str, u128> = TableDefinition::new("login_skeleton");
 /// Unique index: case-folded e-mail → id; users without an e-mail have no entry.
 const EMAILS: TableDefinition<&str, u128> = TableDefinition::new("email_lc");
 /// Ordered index: (creation time in Unix milliseconds, id) → [`facets`] of the user. The
