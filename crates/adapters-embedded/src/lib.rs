@@ -10,7 +10,8 @@
 //! - `tables` (private): the table definitions, the indexes kept in step with the users
 //!   inside the same write transaction, and the list and search queries.
 //!   - `users`: id (`u128`) → record;
-//!   - `login_lc`, `email_lc`: case-folded login / e-mail → id (unique indexes);
+//!   - `login_lc`, `login_skeleton`, `email_lc`: folded login, its confusable skeleton,
+//!     folded e-mail → id (unique indexes);
 //!   - `created`: (creation time in ms, id) → role/active/blocked packed in a byte: the
 //!     list order, and the filters without reading records;
 //!   - `search`: (search key, creation time in ms, id) → the same byte, for every key of
@@ -22,10 +23,12 @@
 //!
 //! # Guarantees
 //! - **Atomicity.** redb runs one write transaction at a time. Every write (insert, update,
-//!   delete, failed-login increment, lock) reads what it checks — unique indexes, stored
-//!   version, current count — and writes the record and its index entries in the same
-//!   write transaction, so two concurrent inserts of one login cannot both pass the check,
-//!   and no increment is lost. Reads see one consistent snapshot (MVCC) and do not wait
+//!   delete, attempt reservation, success, lock) reads what it checks — unique indexes,
+//!   stored version, current count, the other active ADMINs — and writes the record, its
+//!   index entries and the audit events it carries in the same write transaction, so two
+//!   concurrent inserts of one login cannot both pass the check, no count is lost, the last
+//!   active ADMIN cannot be removed by two racing writes, and a change never lands without
+//!   its events (nor they without it). Reads see one consistent snapshot (MVCC) and do not wait
 //!   for writers.
 //! - **Durability.** Write transactions commit with redb's default
 //!   `Durability::Immediate`: when a method returns `Ok`, the change is on disk (redb's

@@ -3,12 +3,15 @@
 //! Nothing survives the process.
 //!
 //! # Layout
-//! - [`InMemoryUserRepository`]: the adapter. One `RwLock` guards all of its state, so
-//!   every method is a single critical section: uniqueness is checked atomically with the
-//!   write, and increments cannot be lost. No lock is held across an `.await` (there is
-//!   none inside the methods).
+//! - [`InMemoryUserRepository`]: the adapter. One `RwLock` guards all of its users, so
+//!   every method is a single critical section: uniqueness and the last active ADMIN are
+//!   checked atomically with the write, and counts cannot be lost. The trail has its own
+//!   lock, taken inside the users' one when a write appends its events (always in that
+//!   order), so a change and its events are one step. No lock is held across an `.await`
+//!   (there is none inside the methods).
 //! - `Store` (private): users by id, plus indexes kept in step with the users: the
-//!   case-folded login and e-mail (`Login::key`, `Email::key`) to the owner's id, the list
+//!   folded login, login skeleton and e-mail (`Login::key`, `Login::skeleton`, `Email::key`)
+//!   to the owner's id, the list
 //!   order (creation time, id), and each search key (`SearchText::keys_of`) to its users
 //!   in list order.
 //!

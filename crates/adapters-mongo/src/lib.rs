@@ -16,6 +16,11 @@
 //!   insert, code 1 with SQLite's `UNIQUE constraint failed` on update).
 //! - `audit.rs`: the audit trail (collection `audit_events`), appended without
 //!   transactions: `_id` is the event's number, so racing appends cannot share one.
+//! - `outbox.rs`: a write's audit events travel on the user's document (`_outbox`) in the
+//!   same single-document write, then move to the trail once; deletions mark first.
+//! - `admin_lease.rs`: the writes that take an active ADMIN out hold one lease (`_locks`)
+//!   across replicas while they count the others and write (rule 8 without transactions).
+//! - `rekey.rs`: migration steps in Rust (`rekey_identities`, migration `0004`).
 //! - `write_gate.rs`: serialises this process's writes to one user, because FerretDB 1.x
 //!   does not apply updates atomically (see there).
 //! - [`migrate`] (`migrate.rs`): the [`Migrator`], its [`MigrationReport`] and

@@ -5,9 +5,13 @@
 //! - [`model`]: valid-by-construction values (`Login`, `Email`, `PlainPassword`, …),
 //!   the nine [`model::Role`]s with the permission matrix, the [`model::User`] entity and
 //!   the [`model::Actor`] who acts (rules 2, 5, 7, 8, 12).
-//! - [`policy`]: the password policy (rule 3) and the lockout policy (rule 9).
-//! - [`ports`]: the traits adapters implement (`UserRepository`, `PasswordHasher`, `Clock`,
-//!   `IdGenerator`, `SecretGenerator`); mockall mocks behind the `mocks` feature.
+//! - [`policy`]: the password policy (rule 3) and the lockout policy (rule 9), whose
+//!   decisions (`judge`, `after_failure`) the use cases carry out.
+//! - [`ports`]: the traits adapters implement (`UserRepository`, `AuditLog`,
+//!   `PasswordHasher`, `Clock`, `IdGenerator`, `SecretGenerator`, `RateLimiter`); mockall
+//!   mocks behind the `mocks` feature. The invariants that span users (unique identities,
+//!   the last active ADMIN) and a change's audit events are kept by the stores, atomically
+//!   with the writes; which users and which events is the domain's to say.
 //! - [`service`]: [`service::UserService`], one method per use case of both HTTP dialects.
 //! - [`error`]: [`error::DomainError`] and its stable codes.
 //! - `testing` (feature `mocks`): fast fakes of the ports for tests.
