@@ -6,8 +6,8 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    INITIAL_PASSWORD, PASSWORD, ROOT_LOGIN, ROOT_PASSWORD, TestApp, USER_OUT_FIELDS, keys,
-    spawn_app, str_of,
+    INITIAL_PASSWORD, PASSWORD, ROOT_LOGIN, ROOT_PASSWORD, Response, TestApp, USER_OUT_FIELDS,
+    keys, spawn_app, str_of,
 };
 
 /// Just over the 64 KiB limit.
@@ -180,20 +180,31 @@ fn v1_login_validation_errors_list_the_fields() {
     );
 }
 
+/// `body` sent as it is, declared as JSON, with `token` when given.
+fn json_bytes(
+    app: &TestApp,
+    method: &'static str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Response {
+    let request = app
+        .request(method, path)
+        .header("Content-Type", "application/json")
+        .body(body.as_bytes().to_vec());
+    match token {
+        Some(token) => request.bearer(token).send(),
+        None => request.send(),
+    }
+}
+
 #[test]
 fn malformed_json_is_400_in_both_dialects() {
     let app = spawn_app();
     let admin = app.admin_token();
     let target = app.create_user("TAXATEUR");
     let raw = |method: &'static str, path: &str, token: Option<&str>, body: &str| {
-        let request = app
-            .request(method, path)
-            .header("Content-Type", "application/json")
-            .body(body.as_bytes().to_vec());
-        match token {
-            Some(token) => request.bearer(token).send(),
-            None => request.send(),
-        }
+        json_bytes(&app, method, path, token, body)
     };
 
     // Each of these fails before any field name is read (an unknown field would be a 422).
@@ -259,14 +270,7 @@ fn a_body_that_is_not_exactly_one_json_value_is_400_before_any_field_is_judged()
     let target = app.create_user("TAXATEUR");
     let before = app.utilisateur(&target.id);
     let raw = |method: &'static str, path: &str, token: Option<&str>, body: &str| {
-        let request = app
-            .request(method, path)
-            .header("Content-Type", "application/json")
-            .body(body.as_bytes().to_vec());
-        match token {
-            Some(token) => request.bearer(token).send(),
-            None => request.send(),
-        }
+        json_bytes(&app, method, path, token, body)
     };
 
     for body in NOT_ONE_JSON_VALUE {

@@ -78,26 +78,18 @@ impl World {
 
     /// A service over an empty store, without the world's ADMIN.
     pub fn without_admin() -> (UserService, Arc<InMemoryUserRepository>) {
-        let repo = Arc::new(InMemoryUserRepository::new());
-        let clock = Arc::new(TestClock(Mutex::new(
-            OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap(),
-        )));
-        let service = UserService::new(
-            Ports {
-                repo: repo.clone(),
-                audit: repo.clone(),
-                hasher: Arc::new(PlainTextHasher::default()),
-                clock,
-                ids: Arc::new(SeqIds::default()),
-                secrets: Arc::new(FixedSecrets),
-                limiter: Arc::new(domain::ports::Unlimited),
-            },
-            ServiceConfig::default(),
-        );
+        let (service, repo, _, _) = Self::empty(ServiceConfig::default());
         (service, repo)
     }
 
-    pub async fn with_config(config: ServiceConfig) -> Self {
+    fn empty(
+        config: ServiceConfig,
+    ) -> (
+        UserService,
+        Arc<InMemoryUserRepository>,
+        Arc<PlainTextHasher>,
+        Arc<TestClock>,
+    ) {
         let repo = Arc::new(InMemoryUserRepository::new());
         let hasher = Arc::new(PlainTextHasher::default());
         let clock = Arc::new(TestClock(Mutex::new(
@@ -115,6 +107,11 @@ impl World {
             },
             config,
         );
+        (service, repo, hasher, clock)
+    }
+
+    pub async fn with_config(config: ServiceConfig) -> Self {
+        let (service, repo, hasher, clock) = Self::empty(config);
         let admin = service
             .create_admin(login("chief"), None, pw(ADMIN_PW))
             .await
