@@ -204,23 +204,3 @@ impl DomainError {
         }
     }
 }
-
-impl From<crate::ports::RepoError> for DomainError {
-    fn from(e: crate::ports::RepoError) -> Self {
-        use crate::ports::RepoError;
-        match e {
-            RepoError::Conflict(field) => Self::Conflict(field),
-            RepoError::NotFound => Self::NotFound,
-            RepoError::LastAdmin => Self::LastAdmin,
-            RepoError::VersionMismatch => Self::VersionConflict,
-            RepoError::Unavailable(m) => Self::StoreUnavailable(m),
-            RepoError::Other(m) => Self::Internal(m),
-        }
-    }
-}
-
-impl From<crate::ports::HashError> for DomainError {
-    fn from(e: crate::ports::HashError) -> Self {
-        Self::Internal(e.to_string())
-    }
-}

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::error::UniqueField;
+use crate::error::{DomainError, UniqueField};
 use crate::model::{
     AuditEvent, AuditFilter, AuditRecord, Email, Login, PasswordHash, PlainPassword, Role, User,
     UserId, fold,
@@ -34,6 +34,27 @@ pub enum RepoError {
     /// Anything else (corrupt record, unexpected driver error).
     #[error("store error: {0}")]
     Other(String),
+}
+
+// The port errors become the use cases' here, beside them: `error` needs nothing of the
+// ports.
+impl From<RepoError> for DomainError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::Conflict(field) => Self::Conflict(field),
+            RepoError::NotFound => Self::NotFound,
+            RepoError::LastAdmin => Self::LastAdmin,
+            RepoError::VersionMismatch => Self::VersionConflict,
+            RepoError::Unavailable(m) => Self::StoreUnavailable(m),
+            RepoError::Other(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl From<HashError> for DomainError {
+    fn from(e: HashError) -> Self {
+        Self::Internal(e.to_string())
+    }
 }
 
 /// Free-text search: matches, ignoring case, a prefix of the login, of the e-mail, or of
