@@ -45,7 +45,7 @@
 //!   11000 on insert does not name the index: `error.rs` reads both, and otherwise asks
 //!   the store who holds the login or e-mail;
 //! - `null` is a value for a unique index, so absent values are absent fields;
-//! - `findAndModify` refuses a projection, so `record_failed_login` reads whole documents;
+//! - `findAndModify` refuses a projection, so `reserve_login_attempt` reads whole documents;
 //! - only an equality on a string `_id` becomes a primary-key look-up, one reason ids are
 //!   stored as text.
 //!

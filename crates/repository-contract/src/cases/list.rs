@@ -1,4 +1,4 @@
-//! `list` (order, windows, filters, search) and `count_active_admins`.
+//! `list` (order, windows, filters, search) and the active ADMINs it counts.
 
 use domain::model::{FullName, Role, User};
 use domain::ports::{SearchText, Update, UserFilter, UserRepository};
