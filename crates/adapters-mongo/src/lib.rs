@@ -56,5 +56,6 @@ mod repository;
 mod write_gate;
 
 pub use audit::AUDIT_COLLECTION;
+pub use audit::CHECKPOINT_COLLECTION;
 pub use migrate::{Migration, MigrationError, MigrationReport, Migrator, migrate};
 pub use repository::{MAX_PAGE, MongoOptions, MongoUserRepository, USERS_COLLECTION};

@@ -20,7 +20,8 @@ use std::time::Instant;
 use adapters_http::metrics::{HashMetrics, HashOperation, StoreMetrics, StoreOperation};
 use async_trait::async_trait;
 use domain::model::{
-    AuditEvent, AuditFilter, AuditRecord, Email, Login, PasswordHash, PlainPassword, User, UserId,
+    AuditCheckpoint, AuditEvent, AuditFilter, AuditRecord, Email, Login, PasswordHash,
+    PlainPassword, User, UserId,
 };
 use domain::ports::{
     AuditLog, HashError, Page, PageRequest, PasswordHasher, RepoError, UserFilter, UserRepository,
@@ -163,6 +164,30 @@ impl<R: AuditLog + ?Sized> AuditLog for InstrumentedRepository<R> {
     async fn chain(&self, after: u64, limit: u32) -> Result<Vec<AuditEvent>, RepoError> {
         self.timed(StoreOperation::AuditChain, self.inner.chain(after, limit))
             .await
+    }
+
+    async fn save_checkpoint(&self, checkpoint: &AuditCheckpoint) -> Result<bool, RepoError> {
+        self.timed(
+            StoreOperation::AuditSaveCheckpoint,
+            self.inner.save_checkpoint(checkpoint),
+        )
+        .await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<AuditCheckpoint>, RepoError> {
+        self.timed(
+            StoreOperation::AuditLatestCheckpoint,
+            self.inner.latest_checkpoint(),
+        )
+        .await
+    }
+
+    async fn checkpoints(&self, after: u64, limit: u32) -> Result<Vec<AuditCheckpoint>, RepoError> {
+        self.timed(
+            StoreOperation::AuditCheckpoints,
+            self.inner.checkpoints(after, limit),
+        )
+        .await
     }
 }
 
