@@ -224,3 +224,72 @@ async fn run(checkpoints: Arc<AuditCheckpoints>, every: NonZeroU64) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use adapters_http::token::{Key, TokenService};
+    use domain::model::{Email, FullName, Login, PasswordHash, Role, User};
+    use domain::ports::{IdGenerator, UuidV4Ids};
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    const SECRET: &str = "test-secret-0123456789abcdef-0123456789abcdef";
+    const KEY_A: &str = include_str!("../../adapters-http/tests/keys/ed25519-a.pem");
+
+    fn user() -> User {
+        User {
+            id: UuidV4Ids.new_id(),
+            login: Login::parse("ada").unwrap(),
+            email: Some(Email::parse("ada@example.org").unwrap()),
+            full_name: FullName::parse("Ada").unwrap(),
+            phone: None,
+            role: Role::Admin,
+            grade: None,
+            sex: None,
+            address: None,
+            agent_id: None,
+            taxpayer_id: None,
+            password_hash: PasswordHash::new("x"),
+            active: true,
+            blocked: false,
+            must_change_password: false,
+            failed_logins: 0,
+            locked_until: None,
+            token_version: 0,
+            last_login_at: None,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+            version: 1,
+        }
+    }
+
+    /// The `kid` of the tokens `key` signs.
+    fn token_kid(key: &Key) -> String {
+        let tokens = TokenService::with_keys(
+            key,
+            &[],
+            "users-service".into(),
+            "users-service".into(),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let token = tokens
+            .issue(&user(), OffsetDateTime::now_utc())
+            .unwrap()
+            .token;
+        jsonwebtoken::decode_header(&token).unwrap().kid.unwrap()
+    }
+
+    #[test]
+    fn a_key_has_one_id_for_tokens_and_checkpoints() {
+        let hs = CheckpointKey::hmac(SECRET.as_bytes());
+        assert_eq!(hs.id(), token_kid(&Key::Hs256(SECRET.as_bytes().to_vec())));
+        let ed = CheckpointKey::ed25519_pem(KEY_A).unwrap();
+        assert_eq!(ed.id(), token_kid(&Key::Ed25519Private(KEY_A.to_owned())));
+    }
+}

@@ -347,6 +347,34 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn checkpoint_calls_are_forwarded_and_timed() {
+        let metrics = Metrics::new();
+        let log =
+            InstrumentedRepository::new(Arc::new(InMemoryUserRepository::new()), metrics.store());
+        let checkpoint = AuditCheckpoint {
+            seq: 3,
+            hash: "ab".repeat(32),
+            at: OffsetDateTime::UNIX_EPOCH,
+            key_id: "hs256-test".into(),
+            signature: "00".into(),
+        };
+        assert_eq!(log.save_checkpoint(&checkpoint).await, Ok(true));
+        assert_eq!(log.save_checkpoint(&checkpoint).await, Ok(false));
+        assert_eq!(log.latest_checkpoint().await, Ok(Some(checkpoint.clone())));
+        assert_eq!(log.checkpoints(0, 10).await, Ok(vec![checkpoint]));
+        for (operation, calls) in [
+            ("audit_save_checkpoint", 2.0),
+            ("audit_latest_checkpoint", 1.0),
+            ("audit_checkpoints", 1.0),
+        ] {
+            let series = format!(
+                r#"users_store_operation_duration_seconds_count{{operation="{operation}"}}"#
+            );
+            assert_eq!(sample(&metrics, &series), Some(calls), "{series}");
+        }
+    }
+
+    #[actix_web::test]
     async fn hasher_calls_are_timed_by_operation() {
         let metrics = Metrics::new();
         let hasher = InstrumentedHasher::new(PlainTextHasher::default(), metrics.hashing());
