@@ -12,21 +12,17 @@
 //! go by `_id` alone, whose index every collection has: no migration.
 
 use async_trait::async_trait;
-use audit_chain::stored::{StoredCheckpoint, StoredEvent};
+use audit_chain::stored::StoredEvent;
 use bson::{Bson, Document, doc};
-use domain::model::{AuditCheckpoint, AuditEvent, AuditFilter, AuditRecord};
+use domain::model::{AuditEvent, AuditFilter, AuditRecord};
 use domain::ports::{AuditLog, Page, PageRequest, RepoError};
 use futures::TryStreamExt;
-use mongodb::Collection;
 
 use crate::error::{WriteError, repo_error};
 use crate::repository::{MAX_PAGE, MongoUserRepository, read_page};
 
 /// The collection of audit events.
 pub const AUDIT_COLLECTION: &str = "audit_events";
-
-/// The collection of audit checkpoints.
-pub const CHECKPOINT_COLLECTION: &str = "audit_checkpoints";
 
 /// Appends tried when other replicas keep taking the next number.
 const APPEND_ATTEMPTS: usize = 10;
@@ -44,37 +40,6 @@ fn from_document(document: Document) -> Result<AuditEvent, RepoError> {
     let stored: StoredEvent = bson::deserialize_from_document(document)
         .map_err(|e| RepoError::Other(format!("audit event {seq}: unreadable: {e}")))?;
     AuditEvent::try_from(stored)
-}
-
-fn checkpoint_document(checkpoint: &AuditCheckpoint) -> Result<Document, RepoError> {
-    let stored = StoredCheckpoint::from(checkpoint);
-    let mut document = bson::serialize_to_document(&stored)
-        .map_err(|e| RepoError::Other(format!("audit checkpoint {}: {e}", checkpoint.seq)))?;
-    document.insert("_id", Bson::Int64(stored.seq));
-    Ok(document)
-}
-
-/// The checkpoint of a document, which must name the event of its `_id`: reads page by
-/// `_id`, so a number edited in the document must not pass for another checkpoint.
-fn checkpoint_from(document: Document) -> Result<AuditCheckpoint, RepoError> {
-    let id = document.get("_id").cloned().unwrap_or(Bson::Null);
-    let stored: StoredCheckpoint = bson::deserialize_from_document(document)
-        .map_err(|e| RepoError::Other(format!("audit checkpoint {id}: unreadable: {e}")))?;
-    if id != Bson::Int64(stored.seq) {
-        return Err(RepoError::Other(format!(
-            "audit checkpoint {id}: names event {} instead: the collection was edited",
-            stored.seq
-        )));
-    }
-    AuditCheckpoint::try_from(stored)
-}
-
-impl MongoUserRepository {
-    /// Collection handles are cheap (a name and the client's `Arc`): made per call rather
-    /// than kept in the repository.
-    fn checkpoint_collection(&self) -> Collection<Document> {
-        self.database().collection(CHECKPOINT_COLLECTION)
-    }
 }
 
 /// The filter's query. Ids are stored as canonical text, times as milliseconds.
@@ -182,7 +147,10 @@ impl AuditLog for MongoUserRepository {
         .await
     }
 
-    async fn save_checkpoint(&self, checkpoint: &AuditCheckpoint) -> Result<bool, RepoError> {
+    async fn save_checkpoint(
+        &self,
+        checkpoint: &domain::model::AuditCheckpoint,
+    ) -> Result<bool, RepoError> {
         let document = checkpoint_document(checkpoint)?;
         self.bounded("audit checkpoint save", async {
             match self.checkpoint_collection().insert_one(document).await {
@@ -196,7 +164,7 @@ impl AuditLog for MongoUserRepository {
         .await
     }
 
-    async fn latest_checkpoint(&self) -> Result<Option<AuditCheckpoint>, RepoError> {
+    async fn latest_checkpoint(&self) -> Result<Option<domain::model::AuditCheckpoint>, RepoError> {
         self.bounded("audit latest checkpoint", async {
             self.checkpoint_collection()
                 .find_one(doc! {})
@@ -209,7 +177,11 @@ impl AuditLog for MongoUserRepository {
         .await
     }
 
-    async fn checkpoints(&self, after: u64, limit: u32) -> Result<Vec<AuditCheckpoint>, RepoError> {
+    async fn checkpoints(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<domain::model::AuditCheckpoint>, RepoError> {
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         self.bounded("audit checkpoints", async {
             if limit == 0 {
@@ -228,5 +200,42 @@ impl AuditLog for MongoUserRepository {
             documents.into_iter().map(checkpoint_from).collect()
         })
         .await
+    }
+}
+
+// Checkpoints (see the module's documentation).
+
+/// The collection of audit checkpoints.
+pub const CHECKPOINT_COLLECTION: &str = "audit_checkpoints";
+
+fn checkpoint_document(checkpoint: &domain::model::AuditCheckpoint) -> Result<Document, RepoError> {
+    let stored = audit_chain::stored::StoredCheckpoint::from(checkpoint);
+    let mut document = bson::serialize_to_document(&stored)
+        .map_err(|e| RepoError::Other(format!("audit checkpoint {}: {e}", checkpoint.seq)))?;
+    document.insert("_id", Bson::Int64(stored.seq));
+    Ok(document)
+}
+
+/// The checkpoint of a document, which must name the event of its `_id`: reads page by
+/// `_id`, so a number edited in the document must not pass for another checkpoint.
+fn checkpoint_from(document: Document) -> Result<domain::model::AuditCheckpoint, RepoError> {
+    let id = document.get("_id").cloned().unwrap_or(Bson::Null);
+    let stored: audit_chain::stored::StoredCheckpoint =
+        bson::deserialize_from_document(document)
+            .map_err(|e| RepoError::Other(format!("audit checkpoint {id}: unreadable: {e}")))?;
+    if id != Bson::Int64(stored.seq) {
+        return Err(RepoError::Other(format!(
+            "audit checkpoint {id}: names event {} instead: the collection was edited",
+            stored.seq
+        )));
+    }
+    domain::model::AuditCheckpoint::try_from(stored)
+}
+
+impl MongoUserRepository {
+    /// Collection handles are cheap (a name and the client's `Arc`): made per call rather
+    /// than kept in the repository.
+    fn checkpoint_collection(&self) -> mongodb::Collection<Document> {
+        self.database().collection(CHECKPOINT_COLLECTION)
     }
 }

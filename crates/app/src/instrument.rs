@@ -20,8 +20,7 @@ use std::time::Instant;
 use adapters_http::metrics::{HashMetrics, HashOperation, StoreMetrics, StoreOperation};
 use async_trait::async_trait;
 use domain::model::{
-    AuditCheckpoint, AuditEvent, AuditFilter, AuditRecord, Email, Login, PasswordHash,
-    PlainPassword, User, UserId,
+    AuditEvent, AuditFilter, AuditRecord, Email, Login, PasswordHash, PlainPassword, User, UserId,
 };
 use domain::ports::{
     AuditLog, HashError, Page, PageRequest, PasswordHasher, RepoError, UserFilter, UserRepository,
@@ -166,7 +165,10 @@ impl<R: AuditLog + ?Sized> AuditLog for InstrumentedRepository<R> {
             .await
     }
 
-    async fn save_checkpoint(&self, checkpoint: &AuditCheckpoint) -> Result<bool, RepoError> {
+    async fn save_checkpoint(
+        &self,
+        checkpoint: &domain::model::AuditCheckpoint,
+    ) -> Result<bool, RepoError> {
         self.timed(
             StoreOperation::AuditSaveCheckpoint,
             self.inner.save_checkpoint(checkpoint),
@@ -174,7 +176,7 @@ impl<R: AuditLog + ?Sized> AuditLog for InstrumentedRepository<R> {
         .await
     }
 
-    async fn latest_checkpoint(&self) -> Result<Option<AuditCheckpoint>, RepoError> {
+    async fn latest_checkpoint(&self) -> Result<Option<domain::model::AuditCheckpoint>, RepoError> {
         self.timed(
             StoreOperation::AuditLatestCheckpoint,
             self.inner.latest_checkpoint(),
@@ -182,7 +184,11 @@ impl<R: AuditLog + ?Sized> AuditLog for InstrumentedRepository<R> {
         .await
     }
 
-    async fn checkpoints(&self, after: u64, limit: u32) -> Result<Vec<AuditCheckpoint>, RepoError> {
+    async fn checkpoints(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<domain::model::AuditCheckpoint>, RepoError> {
         self.timed(
             StoreOperation::AuditCheckpoints,
             self.inner.checkpoints(after, limit),
@@ -351,7 +357,7 @@ mod tests {
         let metrics = Metrics::new();
         let log =
             InstrumentedRepository::new(Arc::new(InMemoryUserRepository::new()), metrics.store());
-        let checkpoint = AuditCheckpoint {
+        let checkpoint = domain::model::AuditCheckpoint {
             seq: 3,
             hash: "ab".repeat(32),
             at: OffsetDateTime::UNIX_EPOCH,
