@@ -340,6 +340,36 @@ impl AuditLog for EmbeddedUserRepository {
         self.blocking(move |db| audit::chain(&db.begin_read().map_err(storage)?, after, limit))
             .await
     }
+
+    async fn save_checkpoint(
+        &self,
+        checkpoint: &domain::model::AuditCheckpoint,
+    ) -> Result<bool, RepoError> {
+        let checkpoint = checkpoint.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(storage)?;
+            let saved = audit::save_checkpoint(&txn, &checkpoint)?;
+            txn.commit().map_err(storage)?;
+            Ok(saved)
+        })
+        .await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<domain::model::AuditCheckpoint>, RepoError> {
+        self.blocking(move |db| audit::latest_checkpoint(&db.begin_read().map_err(storage)?))
+            .await
+    }
+
+    async fn checkpoints(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<domain::model::AuditCheckpoint>, RepoError> {
+        self.blocking(move |db| {
+            audit::checkpoints(&db.begin_read().map_err(storage)?, after, limit)
+        })
+        .await
+    }
 }
 
 #[async_trait]

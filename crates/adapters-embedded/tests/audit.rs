@@ -1,15 +1,18 @@
 //! The audit trail in the file: it survives reopening, and an event altered or removed
-//! behind the store's back is found by verification at the right event.
+//! behind the store's back is found by verification at the right event; so are its newest
+//! events removed after a checkpoint, and a checkpoint altered in the file.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 
 use adapters_embedded::EmbeddedUserRepository;
-use adapters_embedded::tampering::{alter_event, remove_event};
-use audit_chain::{Break, BrokenLink};
+use adapters_embedded::tampering::{alter_checkpoint, alter_event, remove_event, truncate_trail};
+use audit_chain::checkpoint::{CheckpointKey, Keyring};
+use audit_chain::{Break, BrokenLink, Finding};
 use domain::model::{AuditKind, AuditRecord, RequestContext, UserId};
-use domain::ports::AuditLog;
+use domain::ports::CheckpointSigner;
+use domain::ports::{AuditLog, RepoError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -78,5 +81,66 @@ async fn a_removed_event_is_reported_where_it_is_missing() {
             seq: 4,
             reason: Break::Numbering { expected: 3 }
         })
+    );
+}
+
+#[tokio::test]
+async fn a_cut_end_and_an_altered_checkpoint_are_found_through_the_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.redb");
+    trail_of_four(&path).await;
+    let key = CheckpointKey::hmac(b"embedded-test-secret-of-32-bytes!!");
+    let mut keys = Keyring::new();
+    keys.add(key.verifying_key());
+    let head = {
+        let repo = EmbeddedUserRepository::open(&path).unwrap();
+        let head = repo.chain(3, 1).await.unwrap().remove(0);
+        let checkpoint = key.sign(head.seq, &head.hash, head.record.at);
+        assert!(repo.save_checkpoint(&checkpoint).await.unwrap());
+        head
+    };
+    let verify = || async {
+        let repo = EmbeddedUserRepository::open(&path).unwrap();
+        audit_chain::verify_with(&repo, &keys, None).await.unwrap()
+    };
+    let intact = verify().await;
+    assert!(intact.is_intact(), "{intact:?}");
+    assert_eq!(intact.confirmed, 1);
+
+    assert_eq!(truncate_trail(&path, 2).unwrap(), 2);
+    let cut = verify().await;
+    assert_eq!(cut.broken, None);
+    assert_eq!(
+        cut.findings,
+        [Finding::Truncated {
+            seq: 4,
+            hash: head.hash.clone(),
+            end: 2
+        }]
+    );
+
+    alter_checkpoint(&path, 4, |json| {
+        json["hash"] = serde_json::json!("0".repeat(64));
+    })
+    .unwrap();
+    let forged = verify().await;
+    assert_eq!(
+        forged.findings,
+        [Finding::ForgedCheckpoint {
+            seq: 4,
+            key_id: key.key_id()
+        }]
+    );
+
+    // Reads go by the key: a checkpoint renumbered inside its value is a damaged file.
+    alter_checkpoint(&path, 4, |json| {
+        json["seq"] = serde_json::json!(2);
+    })
+    .unwrap();
+    let repo = EmbeddedUserRepository::open(&path).unwrap();
+    let damaged = audit_chain::verify_with(&repo, &keys, None).await;
+    assert!(
+        matches!(&damaged, Err(RepoError::Other(m)) if m.contains("names event 2 instead")),
+        "{damaged:?}"
     );
 }

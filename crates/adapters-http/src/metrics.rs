@@ -124,11 +124,17 @@ pub enum StoreOperation {
     AuditFind,
     /// `AuditLog::chain`.
     AuditChain,
+    /// `AuditLog::save_checkpoint`.
+    AuditSaveCheckpoint,
+    /// `AuditLog::latest_checkpoint`.
+    AuditLatestCheckpoint,
+    /// `AuditLog::checkpoints`.
+    AuditCheckpoints,
 }
 
 impl StoreOperation {
     /// Every operation.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 17] = [
         Self::Insert,
         Self::Get,
         Self::FindByLogin,
@@ -143,6 +149,9 @@ impl StoreOperation {
         Self::AuditAppend,
         Self::AuditFind,
         Self::AuditChain,
+        Self::AuditSaveCheckpoint,
+        Self::AuditLatestCheckpoint,
+        Self::AuditCheckpoints,
     ];
 
     /// The label value: the method name.
@@ -162,6 +171,9 @@ impl StoreOperation {
             Self::AuditAppend => "audit_append",
             Self::AuditFind => "audit_find",
             Self::AuditChain => "audit_chain",
+            Self::AuditSaveCheckpoint => "audit_save_checkpoint",
+            Self::AuditLatestCheckpoint => "audit_latest_checkpoint",
+            Self::AuditCheckpoints => "audit_checkpoints",
         }
     }
 }

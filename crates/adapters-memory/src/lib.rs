@@ -45,6 +45,8 @@ pub struct InMemoryUserRepository {
     store: RwLock<Store>,
     /// The audit trail, in chain order; its own lock, so auditing never waits on user writes.
     audit: RwLock<Vec<AuditEvent>>,
+    /// The trail's checkpoints by event number.
+    checkpoints: RwLock<BTreeMap<u64, domain::model::AuditCheckpoint>>,
 }
 
 /// A user's place in list order.
@@ -276,6 +278,36 @@ impl AuditLog for InMemoryUserRepository {
             .iter()
             .take(limit as usize)
             .cloned()
+            .collect())
+    }
+
+    async fn save_checkpoint(
+        &self,
+        checkpoint: &domain::model::AuditCheckpoint,
+    ) -> Result<bool, RepoError> {
+        let mut checkpoints = self.checkpoints.write().map_err(poisoned)?;
+        if checkpoints.contains_key(&checkpoint.seq) {
+            return Ok(false);
+        }
+        checkpoints.insert(checkpoint.seq, checkpoint.clone());
+        Ok(true)
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<domain::model::AuditCheckpoint>, RepoError> {
+        let checkpoints = self.checkpoints.read().map_err(poisoned)?;
+        Ok(checkpoints.last_key_value().map(|(_, c)| c.clone()))
+    }
+
+    async fn checkpoints(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<domain::model::AuditCheckpoint>, RepoError> {
+        let checkpoints = self.checkpoints.read().map_err(poisoned)?;
+        Ok(checkpoints
+            .range((Bound::Excluded(after), Bound::Unbounded))
+            .take(limit as usize)
+            .map(|(_, c)| c.clone())
             .collect())
     }
 }

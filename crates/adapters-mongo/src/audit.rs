@@ -6,6 +6,10 @@
 //! is refused as a duplicate and tries again on the new newest event. No gap, no fork,
 //! without transactions (FerretDB has none). Within this process appends take turns, so
 //! they never race each other. Indexes for the filters: migration `0003`.
+//!
+//! Checkpoints live in collection `audit_checkpoints`, `_id` the number of the event each
+//! names, so a second checkpoint of one event is a duplicate key and the first stays. Reads
+//! go by `_id` alone, whose index every collection has: no migration.
 
 use async_trait::async_trait;
 use audit_chain::stored::StoredEvent;
@@ -209,5 +213,97 @@ impl AuditLog for MongoUserRepository {
             documents.into_iter().map(from_document).collect()
         })
         .await
+    }
+
+    async fn save_checkpoint(
+        &self,
+        checkpoint: &domain::model::AuditCheckpoint,
+    ) -> Result<bool, RepoError> {
+        let document = checkpoint_document(checkpoint)?;
+        self.bounded("audit checkpoint save", async {
+            match self.checkpoint_collection().insert_one(document).await {
+                Ok(_) => Ok(true),
+                Err(e) => match WriteError::from(e) {
+                    WriteError::Duplicate(_) => Ok(false),
+                    WriteError::Repo(e) => Err(e),
+                },
+            }
+        })
+        .await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<domain::model::AuditCheckpoint>, RepoError> {
+        self.bounded("audit latest checkpoint", async {
+            self.checkpoint_collection()
+                .find_one(doc! {})
+                .sort(doc! { "_id": -1 })
+                .await
+                .map_err(|e| repo_error(&e))?
+                .map(checkpoint_from)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn checkpoints(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<domain::model::AuditCheckpoint>, RepoError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        self.bounded("audit checkpoints", async {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            let documents: Vec<Document> = self
+                .checkpoint_collection()
+                .find(doc! { "_id": { "$gt": after } })
+                .sort(doc! { "_id": 1 })
+                .limit(i64::from(limit.min(MAX_PAGE)))
+                .await
+                .map_err(|e| repo_error(&e))?
+                .try_collect()
+                .await
+                .map_err(|e| repo_error(&e))?;
+            documents.into_iter().map(checkpoint_from).collect()
+        })
+        .await
+    }
+}
+
+// Checkpoints (see the module's documentation).
+
+/// The collection of audit checkpoints.
+pub const CHECKPOINT_COLLECTION: &str = "audit_checkpoints";
+
+fn checkpoint_document(checkpoint: &domain::model::AuditCheckpoint) -> Result<Document, RepoError> {
+    let stored = audit_chain::stored::StoredCheckpoint::from(checkpoint);
+    let mut document = bson::serialize_to_document(&stored)
+        .map_err(|e| RepoError::Other(format!("audit checkpoint {}: {e}", checkpoint.seq)))?;
+    document.insert("_id", Bson::Int64(stored.seq));
+    Ok(document)
+}
+
+/// The checkpoint of a document, which must name the event of its `_id`: reads page by
+/// `_id`, so a number edited in the document must not pass for another checkpoint.
+fn checkpoint_from(document: Document) -> Result<domain::model::AuditCheckpoint, RepoError> {
+    let id = document.get("_id").cloned().unwrap_or(Bson::Null);
+    let stored: audit_chain::stored::StoredCheckpoint =
+        bson::deserialize_from_document(document)
+            .map_err(|e| RepoError::Other(format!("audit checkpoint {id}: unreadable: {e}")))?;
+    if id != Bson::Int64(stored.seq) {
+        return Err(RepoError::Other(format!(
+            "audit checkpoint {id}: names event {} instead: the collection was edited",
+            stored.seq
+        )));
+    }
+    domain::model::AuditCheckpoint::try_from(stored)
+}
+
+impl MongoUserRepository {
+    /// Collection handles are cheap (a name and the client's `Arc`): made per call rather
+    /// than kept in the repository.
+    fn checkpoint_collection(&self) -> mongodb::Collection<Document> {
+        self.database().collection(CHECKPOINT_COLLECTION)
     }
 }

@@ -65,5 +65,6 @@ mod write_gate;
 
 pub use admin_lease::LOCKS_COLLECTION;
 pub use audit::AUDIT_COLLECTION;
+pub use audit::CHECKPOINT_COLLECTION;
 pub use migrate::{Migration, MigrationError, MigrationReport, Migrator, migrate};
 pub use repository::{MAX_PAGE, MongoOptions, MongoUserRepository, USERS_COLLECTION};

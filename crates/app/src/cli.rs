@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `create-admin`, `hash-password`, `migrate`,
-//! `check-config`, `audit verify`.
+//! `check-config`, `audit verify`, `audit checkpoint`.
 
 use std::path::PathBuf;
 
@@ -34,7 +34,10 @@ Output: command results go to standard output, logs to standard error.
 Exit codes:
   0  success
   1  runtime failure (store unreachable, port already in use, I/O error)
-  2  invalid configuration, arguments or input (e.g. a password the policy refuses)";
+  2  invalid configuration, arguments or input (e.g. a password the policy refuses)
+  3  the audit trail was tampered with (`audit verify`: an event altered or removed, a
+     forged checkpoint, events removed after the last checkpoint, the expected head
+     missing; `audit checkpoint`: the trail ends before its last checkpoint)";
 
 const CREATE_ADMIN_ABOUT: &str = "\
 Create an ADMIN account whose owner must change the password at first login.
@@ -104,22 +107,56 @@ pub enum Command {
 /// The subcommands of `audit`.
 #[derive(Clone, Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain from the first event; exit code 3 and the first broken link
-    /// when an event was altered or removed
+    /// Check the hash chain and the signed checkpoints; exit code 3 when an event was
+    /// altered or removed, a checkpoint forged, or the trail cut at its end
     #[command(long_about = AUDIT_VERIFY_ABOUT)]
-    Verify,
+    Verify(VerifyArgs),
+    /// Sign and store a checkpoint of the trail's head now
+    #[command(long_about = AUDIT_CHECKPOINT_ABOUT)]
+    Checkpoint,
+}
+
+/// Arguments of `audit verify`.
+#[derive(Clone, Debug, Args)]
+pub struct VerifyArgs {
+    /// A head kept outside the store (the hash `audit verify` printed, or a checkpoint's
+    /// from the logs): the trail must still hold an event with this hash
+    #[arg(long, value_name = "HASH")]
+    pub expect_head: Option<String>,
 }
 
 const AUDIT_VERIFY_ABOUT: &str = "\
-Check the audit trail's hash chain from the first event to the last.
+Check the audit trail: its hash chain from the first event to the last, and its signed
+checkpoints.
 
-Each event stores the hash of the one before it, and its own hash covers that link:
-an event altered or removed in the store breaks the chain there. Prints the number of
-events and the hash of the last one (keep it: removing the newest events leaves a valid,
-shorter chain, which only a head kept elsewhere reveals).
+Each event stores the hash of the one before it, and its own hash covers that link: an
+event altered or removed in the store breaks the chain there. Removing the newest events
+leaves a valid, shorter chain; checkpoints show it. A checkpoint names an event and its
+hash, signed with the token signing key (auth.jwt_secret with HS256, auth.signing_key_file
+with EdDSA), which the store does not hold. Every checkpoint's signature is checked (a bad
+one is tampering); the chain must reach the event each names, with that hash. A checkpoint
+signed by a key this configuration lacks is not evidence: it is reported, and left out
+(keep retired keys in audit.checkpoint_verification_key_files).
 
-Exit codes: 0 intact, 3 broken (the first broken link is printed on standard error),
-1 the store cannot be read, 2 invalid configuration.";
+Prints the number of events, the hash of the last one and the last checkpoint. Keep the
+head elsewhere and give it back with --expect-head: the trail must still hold it, which
+also catches a cut that removed the checkpoints with the events.
+
+Exit codes: 0 intact, 3 tampered (what was found is printed on standard error),
+1 the store cannot be read, 2 invalid configuration or --expect-head.";
+
+const AUDIT_CHECKPOINT_ABOUT: &str = "\
+Sign a checkpoint of the audit trail's head (its last event's number and hash) with the
+token signing key and store it beside the trail. `serve` makes one at start-up, every
+audit.checkpoint_every events and at shutdown; this makes one now, e.g. before a backup.
+On the embedded store, stop the service first (one process per file).
+
+Needs a durable key: auth.jwt_secret (HS256) or auth.signing_key_file (EdDSA). Prints the
+checkpoint, or that the last one already names the head.
+
+Exit codes: 0 done (or nothing to do), 3 the trail ends before its last checkpoint (it was
+cut: nothing is signed), 1 the store cannot be read or written, 2 invalid configuration
+or no durable key.";
 
 /// Arguments of `create-admin`.
 #[derive(Clone, Debug, Args)]
@@ -158,6 +195,20 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         <Cli as CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn audit_verify_takes_an_expected_head() {
+        let cli = Cli::try_parse_from(["users-service", "audit", "verify", "--expect-head", "ab"]);
+        assert!(matches!(
+            cli.map(|c| c.action()),
+            Ok(Command::Audit(AuditCommand::Verify(VerifyArgs { expect_head: Some(h) }))) if h == "ab"
+        ));
+        let cli = Cli::try_parse_from(["users-service", "audit", "checkpoint"]);
+        assert!(matches!(
+            cli.map(|c| c.action()),
+            Ok(Command::Audit(AuditCommand::Checkpoint))
+        ));
     }
 
     #[test]

@@ -7,9 +7,12 @@ use std::sync::Arc;
 use domain::DomainError;
 use domain::model::{Email, Login, PlainPassword};
 use domain::ports::{AuditLog, PasswordHasher};
+use domain::service::checkpoint::CheckpointOutcome;
 
+use crate::checkpoints;
 use crate::cli::{
     ADMIN_PASSWORD_VAR, AuditCommand, CheckConfigArgs, Cli, Command, ConfigFormat, CreateAdminArgs,
+    VerifyArgs,
 };
 use crate::settings::{DatabaseKind, Settings, SettingsError, Sources};
 use crate::startup::{
@@ -94,7 +97,8 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
         Command::HashPassword => hash_password(&settings).await,
         Command::Migrate => migrate(&settings).await,
         Command::CheckConfig(args) => check_config(&settings, &sources, &args),
-        Command::Audit(AuditCommand::Verify) => audit_verify(&settings).await,
+        Command::Audit(AuditCommand::Verify(args)) => audit_verify(&settings, &args).await,
+        Command::Audit(AuditCommand::Checkpoint) => audit_checkpoint(&settings).await,
     }
 }
 
@@ -276,42 +280,146 @@ async fn migrate(settings: &Settings) -> Result<(), Failure> {
     }
 }
 
-async fn audit_verify(settings: &Settings) -> Result<(), Failure> {
-    if settings.database.kind == DatabaseKind::Memory {
-        say("nothing to verify: the memory store keeps no audit trail beyond its process");
-        return Ok(());
-    }
-    // Read-only: never create an embedded file (a mistyped path would verify as an empty,
-    // intact trail) and never migrate a MongoDB database.
-    let audit: Arc<dyn AuditLog> = match settings.database.kind {
+/// The configured store's audit trail, opened without creating or migrating anything: a
+/// mistyped embedded path would otherwise verify as an empty, intact trail. `None` for the
+/// memory store, whose trail lives and dies with its process.
+async fn open_trail(settings: &Settings) -> Result<Option<Arc<dyn AuditLog>>, Failure> {
+    match settings.database.kind {
+        DatabaseKind::Memory => Ok(None),
         DatabaseKind::Embedded if !settings.database.path.exists() => {
-            return Err(Failure::runtime(format!(
+            Err(Failure::runtime(format!(
                 "no embedded store at {} (database.path)",
                 settings.database.path.display()
-            )));
+            )))
         }
-        DatabaseKind::Mongo => Arc::new(startup::connect_mongo(&settings.database).await?),
-        _ => startup::build_store(&settings.database).await?.audit,
+        // Checkpoints need no index (`_id` is the event number): no migration either.
+        DatabaseKind::Mongo => Ok(Some(Arc::new(
+            startup::connect_mongo(&settings.database).await?,
+        ))),
+        DatabaseKind::Embedded => Ok(Some(startup::build_store(&settings.database).await?.audit)),
+    }
+}
+
+/// `--expect-head` as `audit verify` prints hashes (64 lowercase hex digits).
+fn expected_head(raw: &str) -> Result<String, Failure> {
+    let head = raw.trim().to_ascii_lowercase();
+    if head.len() == 64 && head.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(head)
+    } else {
+        Err(Failure::invalid(format!(
+            "--expect-head: {raw:?} is not an event hash (64 hexadecimal digits, as `audit \
+             verify` prints the head)"
+        )))
+    }
+}
+
+async fn audit_verify(settings: &Settings, args: &VerifyArgs) -> Result<(), Failure> {
+    let expected = args.expect_head.as_deref().map(expected_head).transpose()?;
+    let keys = checkpoints::keyring(settings)?;
+    let Some(audit) = open_trail(settings).await? else {
+        say("nothing to verify: the memory store keeps no audit trail beyond its process");
+        return Ok(());
     };
-    let report = audit_chain::verify(&*audit)
+    let report = audit_chain::verify_with(&*audit, &keys, expected.as_deref())
         .await
         .map_err(|e| Failure::runtime(format!("cannot read the audit trail: {e}")))?;
-    match report.broken {
-        None => {
-            say(&format!(
-                "audit trail intact: {} events, head {}",
-                report.checked, report.head
-            ));
-            Ok(())
-        }
-        Some(broken) => Err(Failure {
-            code: EXIT_BROKEN_CHAIN,
-            message: format!(
-                "audit trail BROKEN: {broken}\n{} events before it verify (last good hash {})",
-                report.checked, report.head
-            ),
-        }),
+    if report.unverifiable > 0 {
+        note(&format!(
+            "note: {} checkpoint(s) signed by key {}, which this configuration does not \
+             have, were not checked and prove nothing (keep a retired key in \
+             audit.checkpoint_verification_key_files)",
+            report.unverifiable,
+            report.unknown_keys.join(", ")
+        ));
     }
+    if report.is_intact() {
+        say(&format!(
+            "audit trail intact: {} events, head {}",
+            report.checked, report.head
+        ));
+        say(&match &report.last_checkpoint {
+            Some(last) => format!(
+                "checkpoints: {} verified, the last names event {} (signed by key {}); {} \
+                 event(s) after it",
+                report.confirmed,
+                last.seq,
+                last.key_id,
+                report.checked.saturating_sub(last.seq)
+            ),
+            None => "checkpoints: none verified: a cut of the trail's end would not show \
+                     (see `users-service audit checkpoint`)"
+                .to_owned(),
+        });
+        if let Some(expected) = &expected {
+            say(&format!("expected head {expected} found in the trail"));
+        }
+        return Ok(());
+    }
+    let mut lines = Vec::new();
+    if let Some(broken) = &report.broken {
+        lines.push(format!("audit trail BROKEN: {broken}"));
+    }
+    for finding in &report.findings {
+        lines.push(format!("audit trail TAMPERED: {finding}"));
+    }
+    lines.push(if report.broken.is_some() {
+        format!(
+            "{} events before it verify (last good hash {})",
+            report.checked, report.head
+        )
+    } else {
+        format!(
+            "the {} events present link up (head {})",
+            report.checked, report.head
+        )
+    });
+    Err(Failure {
+        code: EXIT_BROKEN_CHAIN,
+        message: lines.join("\n"),
+    })
+}
+
+async fn audit_checkpoint(settings: &Settings) -> Result<(), Failure> {
+    let Some(key) = checkpoints::signer(settings)? else {
+        return Err(Failure::invalid(
+            "cannot sign a checkpoint: auth.jwt_secret is not set, and a secret generated for \
+             this command could never verify it (set USERS__AUTH__JWT_SECRET, or use EdDSA \
+             with auth.signing_key_file)",
+        ));
+    };
+    let Some(audit) = open_trail(settings).await? else {
+        say("nothing to checkpoint: the memory store keeps no audit trail beyond its process");
+        return Ok(());
+    };
+    let outcome = checkpoints::use_case(audit, key)
+        .checkpoint()
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot checkpoint the audit trail: {e}")))?;
+    match outcome {
+        CheckpointOutcome::Made(c) => say(&format!(
+            "checkpoint of event {} (hash {}), signed by key {}",
+            c.seq, c.hash, c.key_id
+        )),
+        CheckpointOutcome::Current(c) => say(&format!(
+            "the last checkpoint already names the head: event {} (hash {})",
+            c.seq, c.hash
+        )),
+        CheckpointOutcome::EmptyTrail | CheckpointOutcome::NotDue => {
+            say("nothing to checkpoint: the audit trail is empty");
+        }
+        CheckpointOutcome::Contradicted { checkpoint, head } => {
+            return Err(Failure {
+                code: EXIT_BROKEN_CHAIN,
+                message: format!(
+                    "audit trail TAMPERED: the last checkpoint names event {} with hash {}, \
+                     the trail's newest event is {} with hash {}: it was cut or rewritten; \
+                     no checkpoint signed (run `users-service audit verify`)",
+                    checkpoint.seq, checkpoint.hash, head.seq, head.hash
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn check_config(

@@ -170,6 +170,37 @@ impl<R: AuditLog + ?Sized> AuditLog for InstrumentedRepository<R> {
         self.timed(StoreOperation::AuditChain, self.inner.chain(after, limit))
             .await
     }
+
+    async fn save_checkpoint(
+        &self,
+        checkpoint: &domain::model::AuditCheckpoint,
+    ) -> Result<bool, RepoError> {
+        self.timed(
+            StoreOperation::AuditSaveCheckpoint,
+            self.inner.save_checkpoint(checkpoint),
+        )
+        .await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<domain::model::AuditCheckpoint>, RepoError> {
+        self.timed(
+            StoreOperation::AuditLatestCheckpoint,
+            self.inner.latest_checkpoint(),
+        )
+        .await
+    }
+
+    async fn checkpoints(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<domain::model::AuditCheckpoint>, RepoError> {
+        self.timed(
+            StoreOperation::AuditCheckpoints,
+            self.inner.checkpoints(after, limit),
+        )
+        .await
+    }
 }
 
 /// A `PasswordHasher` that times `hash` and `verify` of the hasher it wraps, successful or
@@ -333,6 +364,34 @@ mod tests {
         assert_eq!(sample(&metrics, unavailable), Some(1.0));
         let other = r#"users_store_errors_total{kind="other",operation="list"}"#;
         assert_eq!(sample(&metrics, other), Some(1.0));
+    }
+
+    #[actix_web::test]
+    async fn checkpoint_calls_are_forwarded_and_timed() {
+        let metrics = Metrics::new();
+        let log =
+            InstrumentedRepository::new(Arc::new(InMemoryUserRepository::new()), metrics.store());
+        let checkpoint = domain::model::AuditCheckpoint {
+            seq: 3,
+            hash: "ab".repeat(32),
+            at: OffsetDateTime::UNIX_EPOCH,
+            key_id: "hs256-test".into(),
+            signature: "00".into(),
+        };
+        assert_eq!(log.save_checkpoint(&checkpoint).await, Ok(true));
+        assert_eq!(log.save_checkpoint(&checkpoint).await, Ok(false));
+        assert_eq!(log.latest_checkpoint().await, Ok(Some(checkpoint.clone())));
+        assert_eq!(log.checkpoints(0, 10).await, Ok(vec![checkpoint]));
+        for (operation, calls) in [
+            ("audit_save_checkpoint", 2.0),
+            ("audit_latest_checkpoint", 1.0),
+            ("audit_checkpoints", 1.0),
+        ] {
+            let series = format!(
+                r#"users_store_operation_duration_seconds_count{{operation="{operation}"}}"#
+            );
+            assert_eq!(sample(&metrics, &series), Some(calls), "{series}");
+        }
     }
 
     #[actix_web::test]

@@ -80,6 +80,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// `[bootstrap]`: the first administrator.
     pub bootstrap: BootstrapSettings,
+    /// `[audit]`: checkpoints of the audit trail.
+    pub audit: AuditSettings,
     /// `[log]`: telemetry.
     pub log: LogSettings,
 }
@@ -530,6 +532,42 @@ pub struct BootstrapSettings {
     pub admin_password: Option<Secret>,
 }
 
+/// Largest `audit.checkpoint_every`.
+const MAX_CHECKPOINT_EVERY: u64 = 1_000_000_000;
+
+/// `[audit]`: signed checkpoints of the audit trail (docs/operations.md, "Audit trail").
+/// They are signed with the token signing key: `auth.signing_key_file` with EdDSA,
+/// `auth.jwt_secret` with HS256 (none without a configured secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// `serve` checkpoints the head once this many events were appended since the last
+    /// checkpoint (and at start-up and shutdown); 0 leaves it to `audit checkpoint`.
+    #[serde(deserialize_with = "number")]
+    pub checkpoint_every: u64,
+    /// Comma-separated PEM files of Ed25519 keys (public or private) that verify the
+    /// checkpoints signed before a rotation, without verifying tokens.
+    pub checkpoint_verification_key_files: Option<String>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        // At 100, a cut of the trail's end goes unseen for at most 99 events plus the
+        // polling second, for one signature and one small write per 100 events.
+        Self {
+            checkpoint_every: 100,
+            checkpoint_verification_key_files: None,
+        }
+    }
+}
+
+impl AuditSettings {
+    /// The period of `serve`'s checkpoints, or `None` when only `audit checkpoint` makes them.
+    pub fn every(&self) -> Option<std::num::NonZeroU64> {
+        std::num::NonZeroU64::new(self.checkpoint_every)
+    }
+}
+
 /// Output format of the logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -849,6 +887,15 @@ impl Settings {
         self.rate_limit.limits()?;
         self.rate_limit.proxies()?;
         self.validate_bootstrap()?;
+        if self.audit.checkpoint_every > MAX_CHECKPOINT_EVERY {
+            return Err(SettingsError::new(
+                "audit.checkpoint_every",
+                format!(
+                    "must be 0 (off) to {MAX_CHECKPOINT_EVERY} events, got {}",
+                    self.audit.checkpoint_every
+                ),
+            ));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(SettingsError::new("log.level", e.to_string()));
         }
@@ -1172,7 +1219,21 @@ impl Settings {
                     .to_owned(),
             );
         }
+        if !self.signs_checkpoints() && self.audit.every().is_some() {
+            out.push(
+                "audit checkpoints are off: auth.jwt_secret is not set, and a secret generated \
+                 at each start could not verify them after a restart, so a cut of the audit \
+                 trail's end would go unseen (set USERS__AUTH__JWT_SECRET, or use EdDSA)"
+                    .to_owned(),
+            );
+        }
         out
+    }
+
+    /// Whether a durable key signs audit checkpoints: the EdDSA signing key, or a
+    /// configured HS256 secret (a generated one dies with the process).
+    pub fn signs_checkpoints(&self) -> bool {
+        self.auth.algorithm == TokenAlgorithm::EdDsa || self.auth.jwt_secret.is_some()
     }
 
     /// The `host:port` to bind.

@@ -27,6 +27,7 @@ use domain::service::{Bootstrap, Ports, UserService};
 use rand::RngCore;
 use rand::rngs::OsRng;
 
+use crate::checkpoints::Checkpointer;
 use crate::instrument::{InstrumentedHasher, InstrumentedRepository};
 use crate::settings::{
     AuthSettings, BootstrapSettings, DatabaseKind, DatabaseSettings, MIN_JWT_SECRET_BYTES,
@@ -37,7 +38,9 @@ use crate::settings::{
 pub const EXIT_RUNTIME: u8 = 1;
 /// Exit code of invalid configuration, arguments or input.
 pub const EXIT_INVALID: u8 = 2;
-/// Exit code of `audit verify` when the chain is broken.
+/// Exit code of `audit verify` (and `audit checkpoint`) when the audit trail shows
+/// tampering: a broken chain, a forged checkpoint, a cut or rewritten trail, a missing
+/// expected head.
 pub const EXIT_BROKEN_CHAIN: u8 = 3;
 
 /// Why the service could not start.
@@ -254,6 +257,15 @@ pub async fn build_instrumented_user_service(
     settings: &Settings,
     metrics: &Metrics,
 ) -> Result<UserService, StartupError> {
+    Ok(build_instrumented(settings, metrics).await?.0)
+}
+
+/// The measured use cases, and the measured store they run on (which `serve`'s audit
+/// checkpoints also use).
+async fn build_instrumented(
+    settings: &Settings,
+    metrics: &Metrics,
+) -> Result<(UserService, Store), StartupError> {
     let store = build_store(&settings.database).await?;
     if let Some(outboxes) = store.outboxes.clone() {
         sweep_outboxes(outboxes);
@@ -268,12 +280,13 @@ pub async fn build_instrumented_user_service(
         Some(limits) => Arc::new(Throttle::new(&limits)),
         None => Arc::new(Unlimited),
     };
-    Ok(user_service(
+    let users = user_service(
         settings,
-        store,
+        store.clone(),
         Arc::new(InstrumentedHasher::new(hasher, metrics.hashing())),
         limiter,
-    ))
+    );
+    Ok((users, store))
 }
 
 /// The use cases over `repo` and `hasher`, with the system's clock, ids and secrets.
@@ -430,10 +443,12 @@ pub async fn bootstrap_admin(
     }
 }
 
-/// The running service: a bound listener and the HTTP server on it.
+/// The running service: a bound listener, the HTTP server on it, and the audit
+/// checkpoints' background task.
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    checkpointer: Option<Checkpointer>,
 }
 
 impl std::fmt::Debug for Application {
@@ -455,7 +470,7 @@ impl Application {
         // The registry comes first: the store and hasher decorators record into it, and
         // the HTTP adapter serves it.
         let metrics = Metrics::new();
-        let users = build_instrumented_user_service(settings, &metrics).await?;
+        let (users, store) = build_instrumented(settings, &metrics).await?;
         bootstrap_admin(&users, &settings.bootstrap).await?;
         let tokens = build_token_service(&settings.auth)?;
         let (host, port) = settings.bind_address();
@@ -468,8 +483,13 @@ impl Application {
             .with_proxies(settings.rate_limit.proxies()?);
         let server = adapters_http::run(listener, state, settings.transport()?)
             .map_err(StartupError::Server)?;
+        let checkpointer = Checkpointer::start(settings, store.audit)?;
         tracing::info!(%address, "listening on {address}");
-        Ok(Self { address, server })
+        Ok(Self {
+            address,
+            server,
+            checkpointer,
+        })
     }
 
     /// The bound port (the real one when 0 was configured).
@@ -484,11 +504,16 @@ impl Application {
 
     /// Serves until the server stops: SIGTERM stops it gracefully (in-flight requests
     /// complete, within actix's 30-second shutdown timeout); SIGINT and SIGQUIT stop it at once.
+    /// Then the audit trail's head is checkpointed (within 5 s).
     ///
     /// # Errors
     /// An I/O error of the server.
     pub async fn run_until_stopped(self) -> io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Some(checkpointer) = self.checkpointer {
+            checkpointer.stop().await;
+        }
+        served
     }
 }
 

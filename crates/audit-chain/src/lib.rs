@@ -7,16 +7,20 @@
 //! from the first event with a [`Verifier`].
 //!
 //! What the chain cannot show on its own: the removal of the *last* events (the chain that
-//! remains is valid). `audit verify` prints the head (count and last hash) so operators can
-//! keep it elsewhere and compare.
+//! remains is valid). Checkpoints ([`checkpoint`]) can: each names an event and its hash,
+//! signed with a key the store does not hold, and [`verify_with`] reports a trail that ends
+//! before the last checkpoint's event, or that lacks a head the operator kept elsewhere.
 
+pub mod checkpoint;
 pub mod stored;
 
 use std::borrow::Borrow;
 
-use domain::model::{AuditEvent, AuditFilter, AuditRecord};
+use domain::model::{AuditCheckpoint, AuditEvent, AuditFilter, AuditRecord};
 use domain::ports::{AUDIT_GENESIS, AuditLog, Page, PageRequest, RepoError};
 use sha2::{Digest, Sha256};
+
+use crate::checkpoint::{Keyring, Signature};
 
 /// Names the format inside every hashed form, so a future format can never collide with it.
 const FORMAT: &str = "users-service/audit-event/v1";
@@ -52,7 +56,7 @@ pub fn canonical(seq: u64, prev_hash: &str, record: &AuditRecord) -> Vec<u8> {
     out
 }
 
-fn field(out: &mut Vec<u8>, name: &str, value: Option<&str>) {
+pub(crate) fn field(out: &mut Vec<u8>, name: &str, value: Option<&str>) {
     out.extend_from_slice(name.as_bytes());
     out.push(b'=');
     match value {
@@ -68,9 +72,13 @@ fn field(out: &mut Vec<u8>, name: &str, value: Option<&str>) {
 
 /// Lowercase hex SHA-256 of the canonical form.
 pub fn hash(seq: u64, prev_hash: &str, record: &AuditRecord) -> String {
-    let digest = Sha256::digest(canonical(seq, prev_hash, record));
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
+    to_hex(&Sha256::digest(canonical(seq, prev_hash, record)))
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
         hex.push(char::from(HEX[usize::from(byte >> 4)]));
         hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
@@ -195,6 +203,111 @@ impl Verifier {
     }
 }
 
+/// Evidence of tampering found besides a broken link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finding {
+    /// A checkpoint's signature does not verify with the key it names: it was forged, or
+    /// one of its fields altered.
+    ForgedCheckpoint {
+        /// The event it names.
+        seq: u64,
+        /// The key it names.
+        key_id: String,
+    },
+    /// A genuine checkpoint names an event whose hash is not the one in the trail: the
+    /// chain was rewritten from that event or an earlier one (only the first is reported).
+    Rewritten {
+        /// The event the checkpoint names.
+        seq: u64,
+        /// The hash the checkpoint names.
+        signed: String,
+        /// The hash of that event in the trail.
+        stored: String,
+    },
+    /// The last genuine checkpoint names an event beyond the trail's end: the newest events
+    /// were removed.
+    Truncated {
+        /// The event the checkpoint names.
+        seq: u64,
+        /// Its hash.
+        hash: String,
+        /// The trail's last event (0 when it is empty).
+        end: u64,
+    },
+    /// No event of the trail has the head the operator kept elsewhere.
+    HeadMissing {
+        /// The expected head.
+        expected: String,
+        /// The trail's last event (0 when it is empty).
+        end: u64,
+        /// The trail's head hash.
+        head: String,
+        /// The event a genuine checkpoint gives that hash, when one does.
+        named: Option<u64>,
+    },
+}
+
+/// "events 96–120 were removed", "event 96 was removed".
+fn removed(end: u64, last: u64) -> String {
+    if end + 1 >= last {
+        format!("event {last} was removed")
+    } else {
+        format!("events {}–{last} were removed", end + 1)
+    }
+}
+
+fn trail_end(end: u64) -> String {
+    if end == 0 {
+        "the trail is empty".to_owned()
+    } else {
+        format!("the trail ends at {end}")
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ForgedCheckpoint { seq, key_id } => write!(
+                f,
+                "the checkpoint of event {seq} does not verify with key {key_id}: it was \
+                 forged or altered"
+            ),
+            Self::Rewritten {
+                seq,
+                signed,
+                stored,
+            } => write!(
+                f,
+                "the checkpoint of event {seq} names hash {signed}, the trail's event {seq} \
+                 has hash {stored}: the trail was rewritten from that event or an earlier one"
+            ),
+            Self::Truncated { seq, hash, end } => write!(
+                f,
+                "the last checkpoint names event {seq} with hash {hash}, {}: {}",
+                trail_end(*end),
+                removed(*end, *seq)
+            ),
+            Self::HeadMissing {
+                expected,
+                end,
+                head,
+                named,
+            } => {
+                write!(f, "the expected head {expected} is not in the trail (")?;
+                if *end == 0 {
+                    f.write_str("it is empty")?;
+                } else {
+                    write!(f, "it ends at {end}, head {head}")?;
+                }
+                match named {
+                    Some(seq) if seq > end => write!(f, "): {}", removed(*end, *seq)),
+                    _ => f.write_str("): events after it were removed, or the trail was rewritten"),
+                }
+            }
+        }
+    }
+}
+
 /// What a verification of a whole trail found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
@@ -204,38 +317,226 @@ pub struct Report {
     pub head: String,
     /// The first broken link, if any.
     pub broken: Option<BrokenLink>,
+    /// Genuine checkpoints (their signature verified) whose event the chain reached with
+    /// the hash they name.
+    pub confirmed: u64,
+    /// The genuine checkpoint naming the highest event, if any.
+    pub last_checkpoint: Option<AuditCheckpoint>,
+    /// Checkpoints signed by a key the keyring lacks: they prove nothing and were left out.
+    pub unverifiable: u64,
+    /// The ids of those keys.
+    pub unknown_keys: Vec<String>,
+    /// Every other sign of tampering.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Whether nothing shows tampering.
+    pub fn is_intact(&self) -> bool {
+        self.broken.is_none() && self.findings.is_empty()
+    }
 }
 
 /// Events read per call of `AuditLog::chain` while verifying.
 const VERIFY_BATCH: u32 = 500;
 
-/// Verifies the whole trail of `log` from its first event, stopping at the first break.
+/// Verifies the whole trail of `log` from its first event, stopping at the first break,
+/// without keys (every checkpoint is unverifiable) or an expected head.
+///
+/// # Errors
+/// See [`verify_with`].
+pub async fn verify(log: &(impl AuditLog + ?Sized)) -> Result<Report, RepoError> {
+    verify_with(log, &Keyring::new(), None).await
+}
+
+/// Verifies the whole trail of `log`: the chain from its first event (stopping at the first
+/// break), every checkpoint's signature with `keys`, every genuine checkpoint against the
+/// event it names, the trail's end against the last genuine checkpoint, and, when given,
+/// that some event has the hash `expected_head` (lowercase hex). See [`TrailVerifier`].
 ///
 /// # Errors
 /// The store's error when the trail cannot be read; an event that no longer reads back
 /// (its stored form was damaged) is such an error, and it names the event.
-pub async fn verify(log: &(impl AuditLog + ?Sized)) -> Result<Report, RepoError> {
-    let mut verifier = Verifier::new();
+pub async fn verify_with(
+    log: &(impl AuditLog + ?Sized),
+    keys: &Keyring,
+    expected_head: Option<&str>,
+) -> Result<Report, RepoError> {
+    let mut trail = TrailVerifier::new(keys, expected_head);
+    let mut after = 0;
     loop {
-        let batch = log.chain(verifier.checked(), VERIFY_BATCH).await?;
+        let batch = log.checkpoints(after, VERIFY_BATCH).await?;
+        let Some(last) = batch.last().map(|c| c.seq) else {
+            break;
+        };
+        // Stores answer by increasing event number; one that does not (or repeats itself)
+        // must neither loop forever nor count a checkpoint twice.
+        for checkpoint in batch.into_iter().filter(|c| c.seq > after) {
+            trail.checkpoint(checkpoint);
+        }
+        if last <= after {
+            break;
+        }
+        after = last;
+    }
+    'chain: loop {
+        let batch = log.chain(trail.checked(), VERIFY_BATCH).await?;
         if batch.is_empty() {
             break;
         }
         for event in &batch {
-            if let Err(broken) = verifier.check(event) {
-                return Ok(Report {
-                    checked: verifier.checked(),
-                    head: verifier.head().to_owned(),
-                    broken: Some(broken),
-                });
+            if !trail.event(event) {
+                break 'chain;
             }
         }
     }
-    Ok(Report {
-        checked: verifier.checked(),
-        head: verifier.head().to_owned(),
-        broken: None,
-    })
+    Ok(trail.finish())
+}
+
+/// A whole trail's verification, fed every checkpoint (any order) and then the events in
+/// chain order from the first; [`verify_with`] feeds it from a store.
+#[derive(Debug)]
+pub struct TrailVerifier<'k> {
+    keys: &'k Keyring,
+    expected_head: Option<String>,
+    chain: Verifier,
+    broken: Option<BrokenLink>,
+    /// Checkpoints whose signature verified, sorted by event before the first event.
+    genuine: Vec<AuditCheckpoint>,
+    sorted: bool,
+    /// Index in `genuine` of the next checkpoint the chain will meet.
+    next: usize,
+    confirmed: u64,
+    unverifiable: u64,
+    unknown_keys: Vec<String>,
+    expected_at: Option<u64>,
+    findings: Vec<Finding>,
+}
+
+impl<'k> TrailVerifier<'k> {
+    /// A verification checking signatures with `keys`, and that some event has the hash
+    /// `expected_head` when given.
+    pub fn new(keys: &'k Keyring, expected_head: Option<&str>) -> Self {
+        Self {
+            keys,
+            expected_head: expected_head.map(str::to_owned),
+            chain: Verifier::new(),
+            broken: None,
+            genuine: Vec::new(),
+            sorted: false,
+            next: 0,
+            confirmed: 0,
+            unverifiable: 0,
+            unknown_keys: Vec::new(),
+            expected_at: None,
+            findings: Vec::new(),
+        }
+    }
+
+    /// Takes one checkpoint (before the first event).
+    pub fn checkpoint(&mut self, checkpoint: AuditCheckpoint) {
+        match self.keys.check(&checkpoint) {
+            Signature::Valid if checkpoint.seq > 0 => self.genuine.push(checkpoint),
+            // Event 0 does not exist: no signer makes such a checkpoint.
+            Signature::Valid => {}
+            Signature::Invalid => self.findings.push(Finding::ForgedCheckpoint {
+                seq: checkpoint.seq,
+                key_id: checkpoint.key_id,
+            }),
+            Signature::UnknownKey => {
+                self.unverifiable += 1;
+                if !self.unknown_keys.contains(&checkpoint.key_id) {
+                    self.unknown_keys.push(checkpoint.key_id);
+                }
+            }
+        }
+    }
+
+    /// Events verified so far.
+    pub fn checked(&self) -> u64 {
+        self.chain.checked()
+    }
+
+    /// Takes the next event of the chain; `false` once the chain is broken (feed no more).
+    pub fn event(&mut self, event: &AuditEvent) -> bool {
+        if !self.sorted {
+            self.genuine.sort_by_key(|c| c.seq);
+            self.sorted = true;
+        }
+        if self.broken.is_some() {
+            return false;
+        }
+        if let Err(link) = self.chain.check(event) {
+            self.broken = Some(link);
+            return false;
+        }
+        if self.expected_at.is_none() && self.expected_head.as_deref() == Some(&event.hash) {
+            self.expected_at = Some(event.seq);
+        }
+        while let Some(checkpoint) = self.genuine.get(self.next).filter(|c| c.seq <= event.seq) {
+            if checkpoint.hash == event.hash {
+                self.confirmed += 1;
+            } else if !self
+                .findings
+                .iter()
+                .any(|f| matches!(f, Finding::Rewritten { .. }))
+            {
+                // Every later checkpoint disagrees too: the first one says where.
+                self.findings.push(Finding::Rewritten {
+                    seq: checkpoint.seq,
+                    signed: checkpoint.hash.clone(),
+                    stored: event.hash.clone(),
+                });
+            }
+            self.next += 1;
+        }
+        true
+    }
+
+    /// What was found.
+    pub fn finish(mut self) -> Report {
+        if !self.sorted {
+            self.genuine.sort_by_key(|c| c.seq);
+        }
+        let end = self.chain.checked();
+        let head = self.chain.head().to_owned();
+        // Past a broken link nothing is known of the events: only an intact chain is
+        // judged against its checkpoints' reach and the expected head.
+        if self.broken.is_none() {
+            if let Some(last) = self.genuine.last().filter(|c| c.seq > end) {
+                self.findings.push(Finding::Truncated {
+                    seq: last.seq,
+                    hash: last.hash.clone(),
+                    end,
+                });
+            }
+            if let Some(expected) = self.expected_head.take()
+                && self.expected_at.is_none()
+            {
+                let named = self
+                    .genuine
+                    .iter()
+                    .find(|c| c.hash == expected)
+                    .map(|c| c.seq);
+                self.findings.push(Finding::HeadMissing {
+                    expected,
+                    end,
+                    head: head.clone(),
+                    named,
+                });
+            }
+        }
+        Report {
+            checked: end,
+            head,
+            broken: self.broken,
+            confirmed: self.confirmed,
+            last_checkpoint: self.genuine.pop(),
+            unverifiable: self.unverifiable,
+            unknown_keys: self.unknown_keys,
+            findings: self.findings,
+        }
+    }
 }
 
 /// One page of the events `filter` matches, from `newest_first` (events in decreasing `seq`),
@@ -400,5 +701,200 @@ mod tests {
         let mut d = record(AuditKind::UserUpdated);
         d.failure = None;
         assert_ne!(hash(1, AUDIT_GENESIS, &c), hash(1, AUDIT_GENESIS, &d));
+    }
+
+    mod trail {
+        use super::*;
+        use crate::checkpoint::{CheckpointKey, Keyring};
+        use domain::ports::CheckpointSigner;
+
+        fn key() -> CheckpointKey {
+            CheckpointKey::hmac(b"test-secret-0123456789abcdef-0123456789abcdef")
+        }
+
+        fn keys() -> Keyring {
+            let mut keys = Keyring::new();
+            keys.add(key().verifying_key());
+            keys
+        }
+
+        fn signed(event: &AuditEvent) -> AuditCheckpoint {
+            key().sign(event.seq, &event.hash, event.record.at)
+        }
+
+        /// `events` checked with `checkpoints` and `expected`.
+        fn judge(
+            events: &[AuditEvent],
+            checkpoints: &[AuditCheckpoint],
+            expected: Option<&str>,
+        ) -> Report {
+            let keys = keys();
+            let mut trail = TrailVerifier::new(&keys, expected);
+            for checkpoint in checkpoints.iter().rev() {
+                trail.checkpoint(checkpoint.clone());
+            }
+            for event in events {
+                if !trail.event(event) {
+                    break;
+                }
+            }
+            trail.finish()
+        }
+
+        #[test]
+        fn checkpoints_the_trail_reaches_are_confirmed() {
+            let events = chain(5);
+            let report = judge(&events, &[signed(&events[1]), signed(&events[3])], None);
+            assert!(report.is_intact(), "{report:?}");
+            assert_eq!((report.checked, report.confirmed), (5, 2));
+            assert_eq!(report.last_checkpoint, Some(signed(&events[3])));
+        }
+
+        #[test]
+        fn a_trail_ending_before_the_last_checkpoint_was_cut() {
+            let events = chain(6);
+            let checkpoints = [signed(&events[2]), signed(&events[5])];
+            let report = judge(&events[..3], &checkpoints, None);
+            assert!(!report.is_intact());
+            assert_eq!(report.broken, None, "what is left still links");
+            assert_eq!(
+                report.findings,
+                [Finding::Truncated {
+                    seq: 6,
+                    hash: events[5].hash.clone(),
+                    end: 3
+                }]
+            );
+            assert_eq!(
+                report.findings[0].to_string(),
+                format!(
+                    "the last checkpoint names event 6 with hash {}, the trail ends at 3: \
+                     events 4–6 were removed",
+                    events[5].hash
+                )
+            );
+            let one = judge(&events[..5], &checkpoints, None);
+            assert!(
+                one.findings[0]
+                    .to_string()
+                    .ends_with("ends at 5: event 6 was removed")
+            );
+            let all = judge(&[], &checkpoints, None);
+            assert!(
+                all.findings[0]
+                    .to_string()
+                    .ends_with("the trail is empty: events 1–6 were removed"),
+                "{}",
+                all.findings[0]
+            );
+        }
+
+        #[test]
+        fn a_forged_or_altered_checkpoint_is_tampering() {
+            let events = chain(4);
+            let mut moved = signed(&events[3]);
+            moved.seq = 9;
+            let other = CheckpointKey::hmac(b"another secret, not the service's");
+            let mut forged = other.sign(4, &events[3].hash, events[3].record.at);
+            forged.key_id = key().id().to_owned();
+            let report = judge(&events, &[moved, forged], None);
+            assert_eq!(
+                report.findings,
+                [
+                    Finding::ForgedCheckpoint {
+                        seq: 4,
+                        key_id: key().id().to_owned()
+                    },
+                    Finding::ForgedCheckpoint {
+                        seq: 9,
+                        key_id: key().id().to_owned()
+                    },
+                ],
+                "in the order read (the test feeds them newest first)"
+            );
+            assert!(report.findings[0].to_string().contains("forged or altered"));
+            // A forged checkpoint vouches for nothing: no truncation is inferred from it.
+            assert_eq!(report.last_checkpoint, None);
+        }
+
+        #[test]
+        fn a_checkpoint_of_an_unknown_key_proves_nothing() {
+            let events = chain(4);
+            let other = CheckpointKey::hmac(b"a retired secret");
+            let report = judge(
+                &events[..2],
+                &[other.sign(4, &events[3].hash, events[3].record.at)],
+                None,
+            );
+            assert!(report.is_intact(), "{report:?}");
+            assert_eq!(report.unverifiable, 1);
+            assert_eq!(report.unknown_keys, [other.id().to_owned()]);
+        }
+
+        #[test]
+        fn a_rewritten_trail_disagrees_with_its_checkpoints() {
+            let original = chain(5);
+            let checkpoints = [signed(&original[2]), signed(&original[4])];
+            // Event 2 altered and every later event re-hashed: the chain links again.
+            let mut rewritten: Vec<AuditEvent> = original[..1].to_vec();
+            for (i, event) in original[1..].iter().enumerate() {
+                let mut record = event.record.clone();
+                if i == 0 {
+                    record.failure = Some("PERMISSION_DENIED".into());
+                }
+                let last = rewritten.last().map(|e| (e.seq, e.hash.as_str()));
+                rewritten.push(next(last, &record));
+            }
+            let report = judge(&rewritten, &checkpoints, None);
+            assert_eq!(report.broken, None);
+            assert_eq!(
+                report.findings,
+                [Finding::Rewritten {
+                    seq: 3,
+                    signed: original[2].hash.clone(),
+                    stored: rewritten[2].hash.clone()
+                }],
+                "the first disagreement only"
+            );
+        }
+
+        #[test]
+        fn the_expected_head_must_be_in_the_trail() {
+            let events = chain(5);
+            let kept = events[3].hash.as_str();
+            assert!(judge(&events, &[], Some(kept)).is_intact());
+            let cut = judge(&events[..3], &[], Some(kept));
+            assert_eq!(
+                cut.findings,
+                [Finding::HeadMissing {
+                    expected: kept.to_owned(),
+                    end: 3,
+                    head: events[2].hash.clone(),
+                    named: None
+                }]
+            );
+            assert!(
+                cut.findings[0]
+                    .to_string()
+                    .ends_with("events after it were removed, or the trail was rewritten")
+            );
+            let named = judge(&events[..3], &[signed(&events[3])], Some(kept));
+            assert!(
+                named.findings[1]
+                    .to_string()
+                    .ends_with("): event 4 was removed"),
+                "{:?}",
+                named.findings
+            );
+        }
+
+        #[test]
+        fn past_a_broken_link_the_tail_is_not_judged() {
+            let mut events = chain(5);
+            events.remove(2);
+            let report = judge(&events, &[signed(&chain(5)[4])], Some("ab"));
+            assert!(report.broken.is_some());
+            assert!(report.findings.is_empty(), "{:?}", report.findings);
+        }
     }
 }

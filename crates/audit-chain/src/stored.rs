@@ -1,8 +1,8 @@
-//! The stored form of an event, one for every store: a flat record of strings and integers
+//! The stored form of an event and of a checkpoint, one for every store: a flat record of strings and integers
 //! that serialises the same way to JSON (embedded) and to BSON (MongoDB), separate from the
 //! domain's `AuditEvent` so that the stored format changes only when this module says so.
 
-use domain::model::{AuditEvent, AuditKind, AuditRecord, RequestContext, UserId};
+use domain::model::{AuditCheckpoint, AuditEvent, AuditKind, AuditRecord, RequestContext, UserId};
 use domain::ports::RepoError;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -118,6 +118,60 @@ impl TryFrom<StoredEvent> for AuditEvent {
             },
             prev_hash: stored.prev_hash,
             hash: stored.hash,
+        })
+    }
+}
+
+/// Version 1 of a stored checkpoint, the same in every store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCheckpoint {
+    /// Format version.
+    pub v: u32,
+    /// The event it names.
+    pub seq: i64,
+    /// That event's hash.
+    pub hash: String,
+    /// Unix milliseconds (UTC) of the signature.
+    pub at_ms: i64,
+    /// The signing key's id.
+    pub key_id: String,
+    /// The signature (lowercase hex).
+    pub signature: String,
+}
+
+impl From<&AuditCheckpoint> for StoredCheckpoint {
+    fn from(checkpoint: &AuditCheckpoint) -> Self {
+        Self {
+            v: STORED_VERSION,
+            seq: i64::try_from(checkpoint.seq).unwrap_or(i64::MAX),
+            hash: checkpoint.hash.clone(),
+            at_ms: millis(checkpoint.at),
+            key_id: checkpoint.key_id.clone(),
+            signature: checkpoint.signature.clone(),
+        }
+    }
+}
+
+impl TryFrom<StoredCheckpoint> for AuditCheckpoint {
+    type Error = RepoError;
+
+    /// # Errors
+    /// `RepoError::Other` naming the checkpoint when its number, time or version does not
+    /// read back: the store was damaged or edited.
+    fn try_from(stored: StoredCheckpoint) -> Result<Self, RepoError> {
+        let seq = stored.seq;
+        let bad =
+            |what: &str| RepoError::Other(format!("audit checkpoint {seq}: unreadable {what}"));
+        if stored.v != STORED_VERSION {
+            return Err(bad("format version"));
+        }
+        Ok(AuditCheckpoint {
+            seq: u64::try_from(seq).map_err(|_| bad("number"))?,
+            hash: stored.hash,
+            at: OffsetDateTime::from_unix_timestamp_nanos(i128::from(stored.at_ms) * 1_000_000)
+                .map_err(|_| bad("time"))?,
+            key_id: stored.key_id,
+            signature: stored.signature,
         })
     }
 }

@@ -339,6 +339,41 @@ pub trait AuditLog: Send + Sync {
 
     /// Up to `limit` events numbered above `after`, in chain order: what verification reads.
     async fn chain(&self, after: u64, limit: u32) -> Result<Vec<AuditEvent>, RepoError>;
+
+    // Checkpoints (signed heads, see `CheckpointSigner`) are kept beside the chain, one per
+    // event number at most, never checked by the store: verification checks them.
+
+    /// Stores `checkpoint` and returns `true`, or returns `false` and keeps the stored one
+    /// when a checkpoint of the same event exists (two replicas may sign one head).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached.
+    async fn save_checkpoint(
+        &self,
+        checkpoint: &crate::model::AuditCheckpoint,
+    ) -> Result<bool, RepoError>;
+
+    /// The checkpoint naming the highest event number, if any.
+    async fn latest_checkpoint(&self) -> Result<Option<crate::model::AuditCheckpoint>, RepoError>;
+
+    /// Up to `limit` checkpoints naming events above `after`, by increasing event number:
+    /// what verification reads.
+    async fn checkpoints(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::model::AuditCheckpoint>, RepoError>;
+}
+
+/// Signs checkpoints of the audit trail with a key the store does not hold (the signing
+/// and its canonical form live in an adapter: the domain knows no cryptography).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait CheckpointSigner: Send + Sync {
+    /// Id of the signing key, written into every checkpoint it signs.
+    fn key_id(&self) -> String;
+
+    /// The checkpoint of event `seq`, whose hash is `hash`, made at `at`, signed.
+    fn sign(&self, seq: u64, hash: &str, at: OffsetDateTime) -> crate::model::AuditCheckpoint;
 }
 
 /// Failure of a password hasher itself (thread pool gone, parameters refused); a malformed

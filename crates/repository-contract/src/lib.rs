@@ -102,6 +102,9 @@ macro_rules! __with_cases {
             audit_find_filters_newest_first,
             audit_chain_reads_in_order_after_a_number,
             concurrent_audit_appends_form_one_chain,
+            audit_checkpoints_round_trip_in_event_order,
+            audit_a_second_checkpoint_of_one_event_keeps_the_first,
+            concurrent_checkpoints_of_one_event_store_one,
         }
     };
 }

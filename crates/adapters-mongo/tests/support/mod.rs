@@ -136,6 +136,25 @@ impl AuditLog for TestRepo {
     async fn chain(&self, after: u64, limit: u32) -> Result<Vec<AuditEvent>, RepoError> {
         self.repo.chain(after, limit).await
     }
+
+    async fn save_checkpoint(
+        &self,
+        checkpoint: &domain::model::AuditCheckpoint,
+    ) -> Result<bool, RepoError> {
+        self.repo.save_checkpoint(checkpoint).await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<domain::model::AuditCheckpoint>, RepoError> {
+        self.repo.latest_checkpoint().await
+    }
+
+    async fn checkpoints(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<domain::model::AuditCheckpoint>, RepoError> {
+        self.repo.checkpoints(after, limit).await
+    }
 }
 
 #[async_trait]

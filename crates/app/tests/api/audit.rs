@@ -2,7 +2,8 @@
 //! whom, when, the outcome, the request id and the client address; ADMIN reads it at
 //! `GET /api/v1/admin/audit` (filters, paging) and `GET /api/utilisateurs/{id}/historique`;
 //! no secret ever appears in it; `users-service audit verify` finds an altered or removed
-//! event in the store.
+//! event in the store, and, through the checkpoints `serve` and `audit checkpoint` sign, the
+//! newest events removed from its end.
 
 use serde_json::{Value, json};
 
@@ -372,4 +373,221 @@ fn audit_verify_checks_the_configured_store() {
             "{verified:?}"
         );
     }
+}
+
+/// (event, hash) of every `audit checkpoint: event N, hash H` line of `logs`, in order.
+fn logged_checkpoints(logs: &str) -> Vec<(u64, String)> {
+    const MARK: &str = "audit checkpoint: event ";
+    logs.lines()
+        .filter_map(|line| {
+            let rest = &line[line.find(MARK)? + MARK.len()..];
+            let (seq, rest) = rest.split_once(", hash ")?;
+            Some((seq.parse().ok()?, rest.get(..64)?.to_owned()))
+        })
+        .collect()
+}
+
+/// The number of events in the trail, as the ADMIN API counts them (reads are not audited).
+fn trail_length(app: &TestApp) -> u64 {
+    let page = app.get_admin_audit(app.admin_token(), "limit=1");
+    page.assert_status(200);
+    page.header("x-total-count").unwrap().parse().unwrap()
+}
+
+#[test]
+fn audit_verify_finds_the_newest_events_removed_after_a_checkpoint() {
+    let mut app =
+        TestApp::spawn_with_env(Store::Embedded, &[("USERS__AUDIT__CHECKPOINT_EVERY", "5")]);
+    for i in 0..10 {
+        app.post_login(&format!("nobody-{i}"), "Not-The-Passw0rd!")
+            .assert_status(401);
+    }
+    let total = trail_length(&app);
+    assert!(
+        total >= 13,
+        "bootstrap, root's first login, ten failures: {total}"
+    );
+    // Start-up signs the head (the bootstrap's events); every 5 events later, another.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !logged_checkpoints(&app.logs())
+        .iter()
+        .any(|(seq, _)| *seq >= 6)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no periodic checkpoint:\n{}",
+            app.logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // SIGTERM: the shutdown checkpoint names the head, unless a periodic one already did.
+    app.terminate();
+    let logs = app.logs();
+    let (last, head) = logged_checkpoints(&logs)
+        .into_iter()
+        .max()
+        .unwrap_or_else(|| panic!("no checkpoint logged:\n{logs}"));
+    assert_eq!(last, total, "{logs}");
+
+    let path = app.embedded_path();
+    let path_text = path.display().to_string();
+    let env = [
+        ("USERS__DATABASE__KIND", "embedded"),
+        ("USERS__DATABASE__PATH", path_text.as_str()),
+    ];
+    let verify = |extra: &[&str]| {
+        let args: Vec<&str> = ["audit", "verify"].iter().chain(extra).copied().collect();
+        support::run_cli(&args, &env, None)
+    };
+
+    let intact = verify(&[]);
+    assert_eq!(intact.code, Some(0), "{intact:?}");
+    assert!(
+        intact
+            .stdout
+            .contains(&format!("audit trail intact: {total} events, head {head}")),
+        "{intact:?}"
+    );
+    assert!(
+        intact
+            .stdout
+            .contains(&format!("the last names event {total} ")),
+        "{intact:?}"
+    );
+    let kept = verify(&["--expect-head", &head]);
+    assert_eq!(kept.code, Some(0), "{kept:?}");
+    assert!(kept.stdout.contains("found in the trail"), "{kept:?}");
+    let unknown = "f".repeat(64);
+    let wrong = verify(&["--expect-head", &unknown]);
+    assert_eq!(wrong.code, Some(3), "{wrong:?}");
+    assert!(
+        wrong
+            .stderr
+            .contains(&format!("the expected head {unknown} is not in the trail")),
+        "{wrong:?}"
+    );
+    let malformed = verify(&["--expect-head", "not-a-hash"]);
+    assert_eq!(malformed.code, Some(2), "{malformed:?}");
+    assert!(malformed.stderr.contains("--expect-head"), "{malformed:?}");
+
+    // Behind the store's back, the three newest events go; what is left still links.
+    let removed = adapters_embedded::tampering::truncate_trail(&path, total - 3).unwrap();
+    assert_eq!(removed, 3);
+    let cut = verify(&[]);
+    assert_eq!(cut.code, Some(3), "{cut:?}");
+    assert!(
+        cut.stderr.contains(&format!(
+            "the last checkpoint names event {total} with hash {head}, the trail ends at {}: \
+             events {}–{total} were removed",
+            total - 3,
+            total - 2
+        )),
+        "{cut:?}"
+    );
+    let cut_past_the_head = verify(&["--expect-head", &head]);
+    assert_eq!(cut_past_the_head.code, Some(3), "{cut_past_the_head:?}");
+    assert!(
+        cut_past_the_head.stderr.contains(&format!(
+            "the expected head {head} is not in the trail (it ends at {}",
+            total - 3
+        )),
+        "{cut_past_the_head:?}"
+    );
+}
+
+#[test]
+fn audit_checkpoint_signs_the_head_on_demand() {
+    let mut app =
+        TestApp::spawn_with_env(Store::Embedded, &[("USERS__AUDIT__CHECKPOINT_EVERY", "0")]);
+    app.post_login("nobody", "Not-The-Passw0rd!")
+        .assert_status(401);
+    let total = trail_length(&app);
+    app.stop();
+    assert!(
+        logged_checkpoints(&app.logs()).is_empty(),
+        "0: no periodic checkpoint"
+    );
+    let path = app.embedded_path();
+    let path_text = path.display().to_string();
+    let env = [
+        ("USERS__DATABASE__KIND", "embedded"),
+        ("USERS__DATABASE__PATH", path_text.as_str()),
+    ];
+    let keyless = [env[0], env[1], ("USERS__AUTH__JWT_SECRET", "")];
+    let run = |args: &[&str]| support::run_cli(args, &env, None);
+
+    let unsigned = support::run_cli(&["audit", "checkpoint"], &keyless, None);
+    assert_eq!(unsigned.code, Some(2), "{unsigned:?}");
+    assert!(
+        unsigned.stderr.contains("auth.jwt_secret is not set"),
+        "{unsigned:?}"
+    );
+    let none = run(&["audit", "verify"]);
+    assert_eq!(none.code, Some(0), "{none:?}");
+    assert!(
+        none.stdout.contains("checkpoints: none verified"),
+        "{none:?}"
+    );
+
+    let made = run(&["audit", "checkpoint"]);
+    assert_eq!(made.code, Some(0), "{made:?}");
+    assert!(
+        made.stdout
+            .contains(&format!("checkpoint of event {total} (hash ")),
+        "{made:?}"
+    );
+    let again = run(&["audit", "checkpoint"]);
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert!(
+        again
+            .stdout
+            .contains(&format!("already names the head: event {total} ")),
+        "{again:?}"
+    );
+    let verified = run(&["audit", "verify"]);
+    assert_eq!(verified.code, Some(0), "{verified:?}");
+    assert!(
+        verified.stdout.contains(&format!(
+            "checkpoints: 1 verified, the last names event {total} "
+        )),
+        "{verified:?}"
+    );
+    // Without the key, the checkpoint proves nothing: noted, not trusted.
+    let unchecked = support::run_cli(&["audit", "verify"], &keyless, None);
+    assert_eq!(unchecked.code, Some(0), "{unchecked:?}");
+    assert!(
+        unchecked.stderr.contains("were not checked"),
+        "{unchecked:?}"
+    );
+
+    adapters_embedded::tampering::truncate_trail(&path, total - 1).unwrap();
+    let cut = run(&["audit", "verify"]);
+    assert_eq!(cut.code, Some(3), "{cut:?}");
+    assert!(
+        cut.stderr.contains(&format!(
+            "the trail ends at {}: event {total} was removed",
+            total - 1
+        )),
+        "{cut:?}"
+    );
+    let refused = run(&["audit", "checkpoint"]);
+    assert_eq!(refused.code, Some(3), "{refused:?}");
+    assert!(
+        refused.stderr.contains("no checkpoint signed"),
+        "{refused:?}"
+    );
+
+    // A checkpoint altered behind the store's back is a forgery.
+    adapters_embedded::tampering::alter_checkpoint(&path, total, |checkpoint| {
+        checkpoint["at_ms"] = json!(checkpoint["at_ms"].as_i64().unwrap() - 3_600_000);
+    })
+    .unwrap();
+    let forged = run(&["audit", "verify"]);
+    assert_eq!(forged.code, Some(3), "{forged:?}");
+    assert!(
+        forged
+            .stderr
+            .contains(&format!("the checkpoint of event {total} does not verify")),
+        "{forged:?}"
+    );
 }

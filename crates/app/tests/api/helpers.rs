@@ -340,6 +340,29 @@ impl TestApp {
         drop(self.child.wait());
     }
 
+    /// Stops the process with SIGTERM, as an orchestrator does, and waits until it has
+    /// exited, its shutdown work done.
+    pub fn terminate(&mut self) {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self
+                .child
+                .try_wait()
+                .expect("cannot wait for the child")
+                .is_some()
+            {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        panic!("users-service did not stop within 30 s of SIGTERM");
+    }
+
     /// The settings that select this app's store, for a one-shot command on it.
     pub fn store_settings(&self) -> Vec<(String, String)> {
         let id = self

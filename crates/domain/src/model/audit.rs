@@ -147,6 +147,23 @@ pub struct AuditEvent {
     pub hash: String,
 }
 
+/// A signed statement that event `seq` of the trail had hash `hash`: signed with a key the
+/// store does not hold, so whoever can write the store cannot forge one, and a trail that
+/// ends before a checkpoint's event was cut at its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    /// Number of the event it names.
+    pub seq: u64,
+    /// That event's hash.
+    pub hash: String,
+    /// When it was signed, to the millisecond (what every store keeps).
+    pub at: OffsetDateTime,
+    /// Id of the key that signed it, which verification looks the key up by.
+    pub key_id: String,
+    /// Signature over the canonical form of the four fields above (lowercase hex).
+    pub signature: String,
+}
+
 /// Filters of the audit trail; they combine with AND.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditFilter {

@@ -5,7 +5,7 @@ mod role;
 mod user;
 mod values;
 
-pub use audit::{AuditEvent, AuditFilter, AuditKind, AuditRecord, RequestContext};
+pub use audit::{AuditCheckpoint, AuditEvent, AuditFilter, AuditKind, AuditRecord, RequestContext};
 pub use role::{Permission, Role};
 pub use user::{Actor, BlockRequest, User, check_links, identity_collisions};
 pub use values::{

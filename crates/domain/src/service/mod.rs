@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod auth;
+pub mod checkpoint;
 mod profile;
 
 use std::sync::Arc;

@@ -1,10 +1,13 @@
 //! The audit trail (`AuditLog`): numbering and links, exact round trips, the reference
-//! filters newest first, chain reads, and concurrent appends that still form one chain.
+//! filters newest first, chain reads, concurrent appends that still form one chain, and
+//! checkpoints: exact round trips, in order, one per event however many try.
 
 use std::sync::Arc;
 
 use audit_chain::Verifier;
-use domain::model::{AuditEvent, AuditFilter, AuditKind, AuditRecord, RequestContext, UserId};
+use domain::model::{
+    AuditCheckpoint, AuditEvent, AuditFilter, AuditKind, AuditRecord, RequestContext, UserId,
+};
 use domain::ports::{AUDIT_GENESIS, AuditLog, UserRepository};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -237,4 +240,118 @@ where
             .unwrap_or_else(|broken| panic!("{broken}"));
     }
     assert_eq!(verifier.checked(), RACERS as u64);
+}
+
+/// A checkpoint of event `seq`; stores check no signature, so any text does.
+fn checkpoint(seq: u64, signature: &str) -> AuditCheckpoint {
+    AuditCheckpoint {
+        seq,
+        hash: format!("{seq:064x}"),
+        at: OffsetDateTime::from_unix_timestamp(1_800_000_000 + seq as i64).expect("valid time")
+            + time::Duration::milliseconds(456),
+        key_id: "hs256-contract-ÿ".to_owned(),
+        signature: signature.to_owned(),
+    }
+}
+
+/// Case: checkpoints read back exactly, the latest is the one of the highest event, and
+/// `checkpoints` reads them by increasing event number after a number, at most `limit`.
+pub async fn audit_checkpoints_round_trip_in_event_order<R, F, Fut>(make: F)
+where
+    R: UserRepository + AuditLog + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let log = make().await;
+    assert_eq!(log.latest_checkpoint().await.expect("latest"), None);
+    assert!(
+        log.checkpoints(0, 10)
+            .await
+            .expect("checkpoints")
+            .is_empty()
+    );
+    let saved = [
+        checkpoint(200, "c"),
+        checkpoint(100, "a"),
+        checkpoint(150, "b"),
+    ];
+    for c in &saved {
+        assert!(log.save_checkpoint(c).await.expect("save"), "{c:?}");
+    }
+    let in_order = [saved[1].clone(), saved[2].clone(), saved[0].clone()];
+    assert_eq!(
+        log.latest_checkpoint().await.expect("latest"),
+        Some(saved[0].clone())
+    );
+    assert_eq!(log.checkpoints(0, 10).await.expect("checkpoints"), in_order);
+    assert_eq!(
+        log.checkpoints(100, 1).await.expect("checkpoints"),
+        in_order[1..2]
+    );
+    assert_eq!(
+        log.checkpoints(149, 10).await.expect("checkpoints"),
+        in_order[1..]
+    );
+    assert!(
+        log.checkpoints(200, 10)
+            .await
+            .expect("checkpoints")
+            .is_empty()
+    );
+    assert!(log.checkpoints(0, 0).await.expect("checkpoints").is_empty());
+    assert!(
+        log.checkpoints(u64::MAX, 10)
+            .await
+            .expect("checkpoints")
+            .is_empty()
+    );
+    // Checkpoints are not events.
+    assert!(whole_chain(&log).await.is_empty());
+}
+
+/// Case: a second checkpoint of one event is refused (`false`) and the first one stays.
+pub async fn audit_a_second_checkpoint_of_one_event_keeps_the_first<R, F, Fut>(make: F)
+where
+    R: UserRepository + AuditLog + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let log = make().await;
+    let first = checkpoint(7, "first");
+    let mut second = checkpoint(7, "second");
+    second.at += time::Duration::seconds(1);
+    assert!(log.save_checkpoint(&first).await.expect("save"));
+    assert!(!log.save_checkpoint(&second).await.expect("save"));
+    assert_eq!(
+        log.latest_checkpoint().await.expect("latest"),
+        Some(first.clone())
+    );
+    assert_eq!(log.checkpoints(0, 10).await.expect("checkpoints"), [first]);
+}
+
+/// Case: of concurrent checkpoints of one event exactly one is stored, and it is the one
+/// that was told so.
+pub async fn concurrent_checkpoints_of_one_event_store_one<R, F, Fut>(make: F)
+where
+    R: UserRepository + AuditLog + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = R>,
+{
+    const RACERS: usize = 10;
+    let log = Arc::new(make().await);
+    let outcomes = race(RACERS, |i| {
+        let log = Arc::clone(&log);
+        let checkpoint = checkpoint(42, &format!("racer-{i}"));
+        async move {
+            let stored = log.save_checkpoint(&checkpoint).await.expect("save");
+            (stored, checkpoint)
+        }
+    })
+    .await;
+    let winners: Vec<AuditCheckpoint> = outcomes
+        .into_iter()
+        .filter_map(|(stored, checkpoint)| stored.then_some(checkpoint))
+        .collect();
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(log.checkpoints(0, 100).await.expect("checkpoints"), winners);
 }
