@@ -3,8 +3,44 @@
 
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use domain::error::FieldError;
+
 use crate::fr::messages;
+
+/// One invalid field, named as the dialect's clients know it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Detail {
+    /// Wire name of the field (`email`, `nomComplet`, …), empty when not about one field.
+    pub field: String,
+    /// Stable code of the problem.
+    pub code: &'static str,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl Detail {
+    /// A detail about a domain field, renamed for dialect `D`.
+    pub fn from_field<D: Dialect>(e: &FieldError) -> Self {
+        Self {
+            field: D::wire_field(e.field).to_owned(),
+            code: e.code,
+            message: e.message.to_owned(),
+        }
+    }
+}
+
+/// What an error response says, whatever its dialect: what each dialect shapes.
+#[derive(Debug)]
+pub struct ErrorView<'a> {
+    /// HTTP status.
+    pub status: u16,
+    /// Stable code.
+    pub code: &'static str,
+    /// English message.
+    pub message: &'a str,
+    /// Invalid fields, if any.
+    pub details: &'a [Detail],
+}
 
 /// How one route family names fields and shapes error bodies.
 pub trait Dialect: Send + Sync + 'static {
@@ -12,9 +48,7 @@ pub trait Dialect: Send + Sync + 'static {
     fn wire_field(domain_field: &'static str) -> &'static str;
 
     /// The JSON body of an error response.
-    fn error_body(error: &ApiError<Self>) -> Value
-    where
-        Self: Sized;
+    fn error_body(error: &ErrorView<'_>) -> Value;
 }
 
 /// Dialect v1: `{"detail": "...", "code": "..."}`; validation errors as FastAPI's list.
@@ -31,8 +65,8 @@ impl Dialect for V1 {
         }
     }
 
-    fn error_body(error: &ApiError<Self>) -> Value {
-        if error.details.is_empty() || error.status.as_u16() != 422 {
+    fn error_body(error: &ErrorView<'_>) -> Value {
+        if error.details.is_empty() || error.status != 422 {
             return json!({ "detail": error.message, "code": error.code });
         }
         let detail: Vec<Value> = error
@@ -83,7 +117,7 @@ impl Dialect for Fr {
     }
 
     /// Messages in French from [`messages::ENTRIES`]; detail codes stay the stable ones.
-    fn error_body(error: &ApiError<Self>) -> Value {
+    fn error_body(error: &ErrorView<'_>) -> Value {
         let details: Vec<Value> = error
             .details
             .iter()
@@ -95,7 +129,7 @@ impl Dialect for Fr {
             .collect();
         // A code missing from the table keeps its English message rather than none; the
         // table's unit tests fail on any such code, so it is caught before a release.
-        let message = messages::message(error.code).unwrap_or(&error.message);
+        let message = messages::message(error.code).unwrap_or(error.message);
         json!({
             "success": false,
             "error": { "code": Fr::code(error.code), "message": message, "details": details }

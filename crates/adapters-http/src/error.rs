@@ -9,37 +9,15 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use domain::DomainError;
-use domain::error::FieldError;
 
-use crate::dialect::Dialect;
+pub use crate::dialect::Detail;
+use crate::dialect::{Dialect, ErrorView};
 
 /// Largest accepted request body (SPEC §3).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Seconds a client should wait before retrying when the store is unavailable.
 const STORE_RETRY_AFTER_SECS: u64 = 5;
-
-/// One invalid field, named as the dialect's clients know it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Detail {
-    /// Wire name of the field (`email`, `nomComplet`, …), empty when not about one field.
-    pub field: String,
-    /// Stable code of the problem.
-    pub code: &'static str,
-    /// Human-readable message.
-    pub message: String,
-}
-
-impl Detail {
-    /// A detail about a domain field, renamed for dialect `D`.
-    pub fn from_field<D: Dialect>(e: &FieldError) -> Self {
-        Self {
-            field: D::wire_field(e.field).to_owned(),
-            code: e.code,
-            message: e.message.to_owned(),
-        }
-    }
-}
 
 /// An error response in dialect `D`.
 pub struct ApiError<D> {
@@ -179,6 +157,18 @@ impl<D: Dialect> From<DomainError> for ApiError<D> {
     }
 }
 
+impl<D: Dialect> ApiError<D> {
+    /// The JSON body in dialect `D`.
+    pub fn body(&self) -> serde_json::Value {
+        D::error_body(&ErrorView {
+            status: self.status.as_u16(),
+            code: self.code,
+            message: &self.message,
+            details: &self.details,
+        })
+    }
+}
+
 impl<D: Dialect> ResponseError for ApiError<D> {
     fn status_code(&self) -> StatusCode {
         self.status
@@ -193,7 +183,7 @@ impl<D: Dialect> ResponseError for ApiError<D> {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
-        response.json(D::error_body(self))
+        response.json(self.body())
     }
 }
 

@@ -11,20 +11,14 @@
 //! names, so a second checkpoint of one event is a duplicate key and the first stays. Reads
 //! go by `_id` alone, whose index every collection has: no migration.
 
-use async_trait::async_trait;
 use audit_chain::stored::StoredEvent;
 use bson::{Bson, Document, doc};
 use domain::model::{AuditEvent, AuditFilter, AuditRecord};
-use domain::ports::{AuditLog, Page, PageRequest, RepoError};
-use futures::TryStreamExt;
+use domain::ports::RepoError;
 use mongodb::Collection;
 use tokio::sync::Mutex;
 
 use crate::error::{WriteError, repo_error};
-use crate::repository::{MAX_PAGE, MongoUserRepository, read_page};
-
-/// The collection of audit events.
-pub const AUDIT_COLLECTION: &str = "audit_events";
 
 /// Appends tried when other replicas keep taking the next number.
 const APPEND_ATTEMPTS: usize = 10;
@@ -77,7 +71,7 @@ pub(crate) async fn append_once(
     append_to(audit, turn, record, Some(once)).await.map(drop)
 }
 
-async fn append_to(
+pub(crate) async fn append_to(
     audit: &Collection<Document>,
     turn: &Mutex<()>,
     record: &AuditRecord,
@@ -120,7 +114,7 @@ async fn append_to(
     ))
 }
 
-fn from_document(mut document: Document) -> Result<AuditEvent, RepoError> {
+pub(crate) fn from_document(mut document: Document) -> Result<AuditEvent, RepoError> {
     document.remove(OUTBOX_ID);
     let seq = document.get("_id").cloned().unwrap_or(Bson::Null);
     let stored: StoredEvent = bson::deserialize_from_document(document)
@@ -129,7 +123,7 @@ fn from_document(mut document: Document) -> Result<AuditEvent, RepoError> {
 }
 
 /// The filter's query. Ids are stored as canonical text, times as milliseconds.
-fn query(filter: &AuditFilter) -> Document {
+pub(crate) fn query(filter: &AuditFilter) -> Document {
     let mut query = Document::new();
     if let Some(actor) = filter.actor {
         query.insert("actor", actor.to_string());
@@ -160,123 +154,11 @@ fn query(filter: &AuditFilter) -> Document {
     query
 }
 
-#[async_trait]
-impl AuditLog for MongoUserRepository {
-    async fn append(&self, record: &AuditRecord) -> Result<AuditEvent, RepoError> {
-        self.bounded("audit append", async {
-            append_to(&self.audit, &self.audit_turn, record, None)
-                .await?
-                .ok_or_else(|| {
-                    RepoError::Other("an append without outbox id was skipped".to_owned())
-                })
-        })
-        .await
-    }
-
-    async fn find(
-        &self,
-        filter: &AuditFilter,
-        page: PageRequest,
-    ) -> Result<Page<AuditEvent>, RepoError> {
-        let query = query(filter);
-        self.bounded("audit find", async {
-            let found = read_page(&self.audit, query, doc! { "_id": -1 }, page).await?;
-            let items = found
-                .items
-                .into_iter()
-                .map(from_document)
-                .collect::<Result<_, _>>()?;
-            Ok(Page {
-                items,
-                total: found.total,
-            })
-        })
-        .await
-    }
-
-    async fn chain(&self, after: u64, limit: u32) -> Result<Vec<AuditEvent>, RepoError> {
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
-        self.bounded("audit chain", async {
-            if limit == 0 {
-                return Ok(Vec::new());
-            }
-            let documents: Vec<Document> = self
-                .audit
-                .find(doc! { "_id": { "$gt": after } })
-                .sort(doc! { "_id": 1 })
-                .limit(i64::from(limit.min(MAX_PAGE)))
-                .await
-                .map_err(|e| repo_error(&e))?
-                .try_collect()
-                .await
-                .map_err(|e| repo_error(&e))?;
-            documents.into_iter().map(from_document).collect()
-        })
-        .await
-    }
-
-    async fn save_checkpoint(
-        &self,
-        checkpoint: &domain::model::AuditCheckpoint,
-    ) -> Result<bool, RepoError> {
-        let document = checkpoint_document(checkpoint)?;
-        self.bounded("audit checkpoint save", async {
-            match self.checkpoint_collection().insert_one(document).await {
-                Ok(_) => Ok(true),
-                Err(e) => match WriteError::from(e) {
-                    WriteError::Duplicate(_) => Ok(false),
-                    WriteError::Repo(e) => Err(e),
-                },
-            }
-        })
-        .await
-    }
-
-    async fn latest_checkpoint(&self) -> Result<Option<domain::model::AuditCheckpoint>, RepoError> {
-        self.bounded("audit latest checkpoint", async {
-            self.checkpoint_collection()
-                .find_one(doc! {})
-                .sort(doc! { "_id": -1 })
-                .await
-                .map_err(|e| repo_error(&e))?
-                .map(checkpoint_from)
-                .transpose()
-        })
-        .await
-    }
-
-    async fn checkpoints(
-        &self,
-        after: u64,
-        limit: u32,
-    ) -> Result<Vec<domain::model::AuditCheckpoint>, RepoError> {
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
-        self.bounded("audit checkpoints", async {
-            if limit == 0 {
-                return Ok(Vec::new());
-            }
-            let documents: Vec<Document> = self
-                .checkpoint_collection()
-                .find(doc! { "_id": { "$gt": after } })
-                .sort(doc! { "_id": 1 })
-                .limit(i64::from(limit.min(MAX_PAGE)))
-                .await
-                .map_err(|e| repo_error(&e))?
-                .try_collect()
-                .await
-                .map_err(|e| repo_error(&e))?;
-            documents.into_iter().map(checkpoint_from).collect()
-        })
-        .await
-    }
-}
-
 // Checkpoints (see the module's documentation).
 
-/// The collection of audit checkpoints.
-pub const CHECKPOINT_COLLECTION: &str = "audit_checkpoints";
-
-fn checkpoint_document(checkpoint: &domain::model::AuditCheckpoint) -> Result<Document, RepoError> {
+pub(crate) fn checkpoint_document(
+    checkpoint: &domain::model::AuditCheckpoint,
+) -> Result<Document, RepoError> {
     let stored = audit_chain::stored::StoredCheckpoint::from(checkpoint);
     let mut document = bson::serialize_to_document(&stored)
         .map_err(|e| RepoError::Other(format!("audit checkpoint {}: {e}", checkpoint.seq)))?;
@@ -286,7 +168,9 @@ fn checkpoint_document(checkpoint: &domain::model::AuditCheckpoint) -> Result<Do
 
 /// The checkpoint of a document, which must name the event of its `_id`: reads page by
 /// `_id`, so a number edited in the document must not pass for another checkpoint.
-fn checkpoint_from(document: Document) -> Result<domain::model::AuditCheckpoint, RepoError> {
+pub(crate) fn checkpoint_from(
+    document: Document,
+) -> Result<domain::model::AuditCheckpoint, RepoError> {
     let id = document.get("_id").cloned().unwrap_or(Bson::Null);
     let stored: audit_chain::stored::StoredCheckpoint =
         bson::deserialize_from_document(document)
@@ -298,12 +182,4 @@ fn checkpoint_from(document: Document) -> Result<domain::model::AuditCheckpoint,
         )));
     }
     domain::model::AuditCheckpoint::try_from(stored)
-}
-
-impl MongoUserRepository {
-    /// Collection handles are cheap (a name and the client's `Arc`): made per call rather
-    /// than kept in the repository.
-    fn checkpoint_collection(&self) -> mongodb::Collection<Document> {
-        self.database().collection(CHECKPOINT_COLLECTION)
-    }
 }

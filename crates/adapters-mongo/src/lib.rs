@@ -53,6 +53,7 @@
 
 mod admin_lease;
 mod audit;
+mod collections;
 mod document;
 mod error;
 pub mod migrate;
@@ -61,10 +62,10 @@ mod outbox;
 mod query;
 mod rekey;
 mod repository;
+mod trail;
 mod write_gate;
 
 pub use admin_lease::LOCKS_COLLECTION;
-pub use audit::AUDIT_COLLECTION;
-pub use audit::CHECKPOINT_COLLECTION;
+pub use collections::{AUDIT_COLLECTION, CHECKPOINT_COLLECTION, MAX_PAGE, USERS_COLLECTION};
 pub use migrate::{Migration, MigrationError, MigrationReport, Migrator, migrate};
-pub use repository::{MAX_PAGE, MongoOptions, MongoUserRepository, USERS_COLLECTION};
+pub use repository::{MongoOptions, MongoUserRepository};

@@ -8,9 +8,9 @@ use domain::ports::{RepoError, SearchText};
 use futures::TryStreamExt;
 use mongodb::Database;
 
+use crate::collections::USERS_COLLECTION;
 use crate::document::field;
 use crate::error::repo_error;
-use crate::repository::USERS_COLLECTION;
 
 /// The key a command uses to name a step instead of a database command.
 pub(crate) const STEP_KEY: &str = "usersServiceStep";

@@ -8,63 +8,20 @@ use bson::{Bson, Document, RawDocumentBuf, doc};
 use domain::error::UniqueField;
 use domain::model::{AuditRecord, Email, Login, User, UserId};
 use domain::ports::{Attempt, Page, PageRequest, RepoError, Update, UserFilter, UserRepository};
-use futures::TryStreamExt;
+
 use mongodb::options::{ClientOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database};
-use serde::de::DeserializeOwned;
+
 use time::OffsetDateTime;
 
 use crate::admin_lease::{AdminLease, LOCKS_COLLECTION};
-use crate::audit::AUDIT_COLLECTION;
+use crate::collections::{AUDIT_COLLECTION, USERS_COLLECTION, read_page};
 use crate::document::{UserDocument, bson_date, field, id_key, user_from_raw};
 use crate::error::{UniqueKey, WriteError, repo_error, timed_out};
 use crate::migrate::{MigrationError, MigrationReport, Migrator};
 use crate::outbox::{self, Outbox};
 use crate::query;
 use crate::write_gate::WriteGate;
-
-/// The collection of users.
-pub const USERS_COLLECTION: &str = "users";
-
-/// Largest page `list` reads, whatever the caller asks: a bound on memory and on the
-/// time of one request (the HTTP layer's own limit is far below it).
-pub const MAX_PAGE: u32 = 10_000;
-
-/// One page of the documents of `collection` that match `filter`, in `order`, and how many
-/// match in all.
-pub(crate) async fn read_page<D>(
-    collection: &Collection<D>,
-    filter: Document,
-    order: Document,
-    page: PageRequest,
-) -> Result<Page<D>, RepoError>
-where
-    D: DeserializeOwned + Unpin + Send + Sync,
-{
-    let total = collection
-        .count_documents(filter.clone())
-        .await
-        .map_err(|e| repo_error(&e))?;
-    // MongoDB reads `limit(0)` as "no limit", and a skip beyond i64::MAX is refused:
-    // neither reaches the server.
-    if page.limit == 0 || page.offset >= total {
-        return Ok(Page {
-            items: Vec::new(),
-            total,
-        });
-    }
-    let items = collection
-        .find(filter)
-        .sort(order)
-        .skip(page.offset)
-        .limit(i64::from(page.limit.min(MAX_PAGE)))
-        .await
-        .map_err(|e| repo_error(&e))?
-        .try_collect()
-        .await
-        .map_err(|e| repo_error(&e))?;
-    Ok(Page { items, total })
-}
 
 /// Times a write is attempted when a duplicate key cannot be attributed to a field
 /// because the user holding it disappeared in between (see `attribute`).

@@ -18,7 +18,6 @@ use domain::ports::{AuditLog, SystemClock};
 use domain::service::checkpoint::{AuditCheckpoints, CheckpointOutcome};
 
 use crate::settings::{Settings, SettingsError, TokenAlgorithm, comma_list};
-use crate::startup::StartupError;
 
 /// How often `serve` looks whether a checkpoint is due; each look reads one event at most.
 const POLL: Duration = Duration::from_secs(1);
@@ -34,7 +33,7 @@ fn read_pem(setting: &str, path: &Path) -> Result<String, SettingsError> {
 ///
 /// # Errors
 /// The EdDSA signing key file cannot be read or holds no Ed25519 private key.
-pub fn signer(settings: &Settings) -> Result<Option<CheckpointKey>, StartupError> {
+pub fn signer(settings: &Settings) -> Result<Option<CheckpointKey>, SettingsError> {
     let auth = &settings.auth;
     match (auth.algorithm, &auth.signing_key_file, &auth.jwt_secret) {
         (TokenAlgorithm::EdDsa, Some(path), _) => {
@@ -56,7 +55,7 @@ pub fn signer(settings: &Settings) -> Result<Option<CheckpointKey>, StartupError
 ///
 /// # Errors
 /// A key file cannot be read or holds no Ed25519 key; the error names its setting.
-pub fn keyring(settings: &Settings) -> Result<Keyring, StartupError> {
+pub fn keyring(settings: &Settings) -> Result<Keyring, SettingsError> {
     let mut keys = Keyring::new();
     if let Some(key) = signer(settings)? {
         keys.add(key.verifying_key());
@@ -156,7 +155,7 @@ impl Checkpointer {
     pub fn start(
         settings: &Settings,
         audit: Arc<dyn AuditLog>,
-    ) -> Result<Option<Self>, StartupError> {
+    ) -> Result<Option<Self>, SettingsError> {
         let Some(every) = settings.audit.every() else {
             tracing::info!(
                 "audit checkpoints: only on demand (`users-service audit checkpoint`), \

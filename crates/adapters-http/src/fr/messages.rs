@@ -157,7 +157,7 @@ mod tests {
     use domain::DomainError;
 
     use super::*;
-    use crate::dialect::{Dialect, Fr, V1};
+    use crate::dialect::{Fr, V1};
     use crate::error::{ApiError, MAX_BODY_BYTES};
     use crate::middleware::{MAX_HEAD_BYTES, MAX_HEADERS};
 
@@ -613,20 +613,20 @@ mod tests {
 
     #[test]
     fn the_fr_body_speaks_french_and_v1_english() {
-        let fr = Fr::error_body(&ApiError::<Fr>::from(DomainError::WrongCurrentPassword));
+        let fr = ApiError::<Fr>::from(DomainError::WrongCurrentPassword).body();
         assert_eq!(fr["error"]["code"], "ANCIEN_MOT_DE_PASSE_INVALIDE");
         assert_eq!(
             fr["error"]["message"],
             "Le mot de passe actuel est incorrect."
         );
-        let v1 = V1::error_body(&ApiError::<V1>::from(DomainError::WrongCurrentPassword));
+        let v1 = ApiError::<V1>::from(DomainError::WrongCurrentPassword).body();
         assert_eq!(v1["detail"], "current password is incorrect");
 
         let weak = DomainError::WeakPassword(vec![
             domain::error::PolicyViolation::TooShort,
             domain::error::PolicyViolation::NoDigit,
         ]);
-        let fr = Fr::error_body(&ApiError::<Fr>::from(weak));
+        let fr = ApiError::<Fr>::from(weak).body();
         assert_eq!(fr["error"]["message"], message("WEAK_PASSWORD").unwrap());
         let details = fr["error"]["details"].as_array().unwrap();
         assert_eq!(details.len(), 2);
@@ -637,6 +637,6 @@ mod tests {
 
         // A code outside the table keeps the message it was raised with.
         let unknown = ApiError::<Fr>::new(StatusCode::IM_A_TEAPOT, "NOT_IN_THE_TABLE", "as is");
-        assert_eq!(Fr::error_body(&unknown)["error"]["message"], "as is");
+        assert_eq!(unknown.body()["error"]["message"], "as is");
     }
 }
