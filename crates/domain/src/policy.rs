@@ -286,6 +286,46 @@ mod tests {
     }
 
     #[test]
+    fn rule9_the_lockout_decides_from_the_reservation() {
+        let policy = LockoutPolicy::default();
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        assert_eq!(policy.attempt_limit(), 5);
+        assert_eq!(
+            policy.judge(Attempt::Admitted { number: 3 }, now),
+            AttemptVerdict::Verify { number: 3 }
+        );
+        assert_eq!(
+            policy.judge(
+                Attempt::Locked {
+                    until: now + Duration::from_secs(90)
+                },
+                now
+            ),
+            AttemptVerdict::Refuse {
+                retry_after: Duration::from_secs(90)
+            }
+        );
+        // As many attempts in flight as allowed: the next one locks at once.
+        assert_eq!(
+            policy.judge(Attempt::Saturated, now),
+            AttemptVerdict::LockNow
+        );
+        // Only the attempt at the limit locks, for the configured time.
+        assert_eq!(policy.after_failure(4, now), None);
+        assert_eq!(
+            policy.after_failure(5, now),
+            Some(now + Duration::from_secs(15 * 60))
+        );
+        // A lock ending now still asks for a second: Retry-After is never 0.
+        assert_eq!(LockoutPolicy::remaining(now, now), Duration::from_secs(1));
+        let never = LockoutPolicy {
+            max_failures: 0,
+            ..policy
+        };
+        assert_eq!(never.attempt_limit(), 1, "0 would admit nothing, ever");
+    }
+
+    #[test]
     fn rule3_policy_is_configurable() {
         let lax = PasswordPolicy {
             min_length: 4,

@@ -533,6 +533,82 @@ mod tests {
     }
 
     #[test]
+    fn identities_fold_under_nfkc_and_full_case_folding() {
+        let full_width = Login::parse("ＡＤＭＩＮ").unwrap();
+        assert_eq!(full_width.as_str(), "ADMIN", "stored as NFKC");
+        assert_eq!(full_width.key(), Login::parse("admin").unwrap().key());
+        assert_eq!(
+            Login::parse("Straße").unwrap().key(),
+            Login::parse("STRASSE").unwrap().key()
+        );
+        assert_eq!(
+            Email::parse("ＡＤＡ@Example.ORG").unwrap().key(),
+            "ada@example.org"
+        );
+        // Compatibility digraphs decompose; trimming is the parser's, not fold's.
+        assert_eq!(fold(" Ǆ "), " dž ");
+    }
+
+    #[test]
+    fn new_logins_are_in_one_script_and_look_alikes_share_a_skeleton() {
+        let cyrillic_a = "\u{430}dmin";
+        assert_eq!(
+            Login::parse(cyrillic_a).unwrap_err().code,
+            "LOGIN_MIXED_SCRIPTS"
+        );
+        // Stored before the rule: still read back, and found.
+        assert!(Login::recognise(cyrillic_a).is_ok());
+        // Digits and punctuation belong to every script; Japanese mixes three by design.
+        for one_script in ["agent.42", "жан-поль", "やまだ太郎", "Ελένη_7"] {
+            assert!(Login::parse(one_script).is_ok(), "{one_script}");
+        }
+        let skeleton = |s: &str| Login::parse(s).unwrap().skeleton().to_owned();
+        assert_eq!(skeleton("rnartin"), skeleton("martin"));
+        assert_eq!(skeleton("paypa1"), skeleton("paypal"));
+        assert_ne!(skeleton("martin"), skeleton("marten"));
+    }
+
+    #[test]
+    fn invisible_characters_are_refused_naming_the_field() {
+        for text in [
+            "Ali\u{202E}ecnerolF",
+            "zero\u{200B}width",
+            "joiner\u{200D}",
+            "bom\u{FEFF}",
+            "isolate\u{2066}",
+            "filler\u{3164}",
+            "tag\u{E0041}",
+        ] {
+            let e = FullName::parse(text).unwrap_err();
+            assert_eq!(
+                (e.field, e.code),
+                ("full_name", "TEXT_INVISIBLE_CHARACTERS"),
+                "{text:?}"
+            );
+            assert_eq!(Reason::parse(text).unwrap_err().field, "reason");
+            assert_eq!(
+                Email::parse(&format!("a{text}@b.cd")).unwrap_err().field,
+                "email"
+            );
+        }
+        // Text stored before the rule still reads back.
+        assert!(Grade::recognise("Chef\u{200B}").is_ok());
+        assert!(FullName::parse("Élodie N'Diaye-Kabasele").is_ok());
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii() {
+        assert!(IdempotencyKey::parse("0b6f4c8e-retry:1").is_ok());
+        for bad in ["", "with space", "é", &"k".repeat(256)] {
+            assert_eq!(
+                IdempotencyKey::parse(bad).unwrap_err().code,
+                "IDEMPOTENCY_KEY_INVALID",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn email_validation() {
         let email = Email::parse("Ada.Lovelace@Example.COM").unwrap();
         assert_eq!(email.key(), "ada.lovelace@example.com");

@@ -274,7 +274,7 @@ impl UserService {
             return Err(DomainError::Conflict(field));
         }
         if let Some(email) = email
-            && let Ok(as_login) = Login::parse(email.as_str())
+            && let Ok(as_login) = Login::recognise(email.as_str())
             && let Some(other) = self.repo.find_by_login(&as_login).await?
             && other.id != owner
         {
@@ -285,8 +285,8 @@ impl UserService {
 
     /// Verifies `password` for `user` under the lockout (rule 9): the attempt is counted
     /// before it is verified, a wrong one may lock the account, a right one resets the count
-    /// unless the account got locked meanwhile (a success never clears a lock). A login
-    /// passes `Some(now)` as the new `last_login_at`, with its success events.
+    /// unless the account got locked meanwhile (a success never clears a lock). A `login`
+    /// also records the time as `last_login_at`, and its `success` events with it.
     ///
     /// `Ok(false)` is a wrong password that did not lock; a lock, old or new, is
     /// `AccountLocked`.
