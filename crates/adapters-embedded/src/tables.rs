@@ -523,7 +523,7 @@ impl<'txn> WriteTables<'txn> {
     pub(crate) fn check_unique(&self, user: &User) -> Result<(), RepoError> {
         let me = key_of(user.id);
         if owner(&self.logins, user.login.key())?.is_some_and(|id| id != me)
-            || owner(&self.skeletons, user.login.skeleton())?.is_some_and(|id| id != me)
+            || owner(&self.skeletons, &user.login.skeleton())?.is_some_and(|id| id != me)
         {
             return Err(RepoError::Conflict(UniqueField::Login));
         }
@@ -559,7 +559,7 @@ impl<'txn> WriteTables<'txn> {
         let key = key_of(user.id);
         self.logins.insert(user.login.key(), key).map_err(storage)?;
         self.skeletons
-            .insert(user.login.skeleton(), key)
+            .insert(user.login.skeleton().as_str(), key)
             .map_err(storage)?;
         if let Some(email) = &user.email {
             self.emails.insert(email.key(), key).map_err(storage)?;
@@ -615,7 +615,7 @@ impl<'txn> WriteTables<'txn> {
         let key = key_of(user.id);
         self.logins.remove(user.login.key()).map_err(storage)?;
         self.skeletons
-            .remove(user.login.skeleton())
+            .remove(user.login.skeleton().as_str())
             .map_err(storage)?;
         if let Some(email) = &user.email {
             self.emails.remove(email.key()).map_err(storage)?;

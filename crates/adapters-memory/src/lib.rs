@@ -77,7 +77,7 @@ impl Store {
             index.get(key).is_some_and(|owner| *owner != user.id)
         };
         if taken_by_other(&self.logins, user.login.key())
-            || taken_by_other(&self.skeletons, user.login.skeleton())
+            || taken_by_other(&self.skeletons, &user.login.skeleton())
         {
             return Err(RepoError::Conflict(UniqueField::Login));
         }
@@ -111,7 +111,7 @@ impl Store {
     fn remove(&mut self, id: UserId) -> Option<User> {
         let user = self.users.remove(&id)?;
         self.logins.remove(user.login.key());
-        self.skeletons.remove(user.login.skeleton());
+        self.skeletons.remove(&user.login.skeleton());
         if let Some(email) = &user.email {
             self.emails.remove(email.key());
         }
